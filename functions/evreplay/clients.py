@@ -1,0 +1,43 @@
+"""boto3 clients, created once per process and replaceable in tests.
+
+Clients are cached per service. Retries use botocore's standard mode, which retries
+throttling and transient errors with backoff; our own code adds retries only where AWS
+reports partial failures inside a successful response (SendMessageBatch, BatchWriteItem).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=30)
+
+
+@lru_cache(maxsize=None)
+def client(service: str) -> Any:
+    """The process-wide client for an AWS service."""
+    return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+
+
+def s3() -> Any:
+    return client("s3")
+
+
+def dynamodb() -> Any:
+    return client("dynamodb")
+
+
+def sqs() -> Any:
+    return client("sqs")
+
+
+def stepfunctions() -> Any:
+    return client("stepfunctions")
+
+
+def reset_clients() -> None:
+    """Drop cached clients (tests start a fresh moto for every test)."""
+    client.cache_clear()

@@ -1,0 +1,91 @@
+"""Domain exceptions. Their class names double as the error names that the state machine's
+Retry/Catch match and as the `code` of an HTTP error body; HTTP statuses are mapped in one place
+(`http_status`)."""
+
+from __future__ import annotations
+
+
+class EvReplayError(Exception):
+    """Base class: something evreplay knows how to name."""
+
+    code = "InternalError"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidRequest(EvReplayError):
+    """The client sent something the contract does not allow (400)."""
+
+    code = "InvalidRequest"
+
+
+class PayloadTooLarge(InvalidRequest):
+    """The body is larger than the configured maximum (413)."""
+
+    code = "PayloadTooLarge"
+
+
+class InvalidReplayRequest(InvalidRequest):
+    """A replay request (API body or execution input) breaks the replay schema or rules."""
+
+    code = "InvalidReplayRequest"
+
+
+class NotFound(EvReplayError):
+    code = "NotFound"
+
+
+class Conflict(EvReplayError):
+    """The request cannot proceed now (an in-flight idempotent request, a finished replay)."""
+
+    code = "Conflict"
+
+
+class IdempotencyKeyReused(EvReplayError):
+    """The same idempotency key arrived with a different body (422)."""
+
+    code = "IdempotencyKeyReused"
+
+
+class StorageUnavailable(EvReplayError):
+    """AWS refused or failed a storage call after retries: retryable by the caller (503)."""
+
+    code = "StorageUnavailable"
+
+
+class RawObjectExists(EvReplayError):
+    """A raw object key was already taken: raw objects are never overwritten."""
+
+    code = "RawObjectExists"
+
+
+class SqsSendFailed(EvReplayError):
+    """SendMessageBatch kept reporting entries as Failed after retries."""
+
+    code = "SqsSendFailed"
+
+
+_STATUS = {
+    PayloadTooLarge: 413,
+    InvalidRequest: 400,
+    NotFound: 404,
+    Conflict: 409,
+    IdempotencyKeyReused: 422,
+    StorageUnavailable: 503,
+}
+
+
+def http_status(error: EvReplayError) -> int:
+    """The HTTP status for a domain error (the most specific class wins)."""
+    for cls in type(error).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return 500
+
+
+def error_body(error: EvReplayError) -> dict[str, object]:
+    """The contract's error shape: {"error": {"code", "message", "field"}}."""
+    return {"error": {"code": error.code, "message": error.message, "field": error.field}}

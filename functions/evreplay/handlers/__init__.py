@@ -1,0 +1,1 @@
+"""Lambda entry points. Each module wires one function: parse, call the logic, return."""

@@ -1,0 +1,258 @@
+"""Ingest: validate an event, store it immutably, index it, and make retries idempotent.
+
+Order of writes: the raw object first (conditional, never overwritten), then the index
+transaction. An index row therefore never points at a missing object. If the index write
+fails, the raw object stays behind unindexed (the one acceptable leftover) and the caller
+gets a retryable 503; a retry stores a new object and indexes that one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
+
+from evreplay import schemas
+from evreplay.errors import (
+    Conflict,
+    EvReplayError,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    StorageUnavailable,
+    error_body,
+)
+from evreplay.event_ids import derive_event_id, payload_sha256
+from evreplay.index import DUPLICATE, EventIndex, IndexRow
+from evreplay.observability import logger, metrics
+from evreplay.raw_store import RawStore, raw_key
+from evreplay.times import InvalidTimestamp, format_utc, parse_rfc3339, utc_now
+
+BATCH_WORKERS = 16
+
+
+@dataclass(frozen=True)
+class Event:
+    """A validated event with its normalized time and its (given or derived) id."""
+
+    source: str
+    event_type: str
+    entity_id: str
+    event_time: str
+    event_time_original: str
+    payload: dict[str, Any]
+    event_id: str
+    event_id_derived: bool
+    idempotency_key: str | None
+
+    def content(self) -> dict[str, Any]:
+        """What makes two requests "the same body" for idempotency: everything but the key."""
+        return {
+            "source": self.source,
+            "event_type": self.event_type,
+            "entity_id": self.entity_id,
+            "event_time": self.event_time_original,
+            "payload": self.payload,
+            "event_id": None if self.event_id_derived else self.event_id,
+        }
+
+
+def parse_event(
+    body: Any,
+    now: datetime,
+    max_future_seconds: int,
+    header_key: str | None = None,
+    prefix: str = "",
+) -> Event:
+    """Validate one event against the schema and the time rules; raise InvalidRequest naming the field."""
+    schemas.check(schemas.EVENT, body, prefix=prefix)
+    field = f"{prefix}.event_time" if prefix else "event_time"
+    try:
+        moment = parse_rfc3339(body["event_time"])
+    except InvalidTimestamp as exc:
+        raise InvalidRequest(f"event_time: {exc}", field=field) from exc
+    if moment > now + timedelta(seconds=max_future_seconds):
+        raise InvalidRequest(
+            f"event_time is more than {max_future_seconds} s in the future", field=field
+        )
+    event_time = format_utc(moment)
+    body_key = body.get("idempotency_key")
+    if header_key is not None and body_key is not None and header_key != body_key:
+        raise InvalidRequest(
+            "Idempotency-Key header and idempotency_key field disagree",
+            field=f"{prefix}.idempotency_key" if prefix else "idempotency_key",
+        )
+    given_id = body.get("event_id")
+    event_id = given_id or derive_event_id(
+        body["source"], body["event_type"], body["entity_id"], event_time, body["payload"]
+    )
+    return Event(
+        source=body["source"],
+        event_type=body["event_type"],
+        entity_id=body["entity_id"],
+        event_time=event_time,
+        event_time_original=body["event_time"],
+        payload=body["payload"],
+        event_id=event_id,
+        event_id_derived=given_id is None,
+        idempotency_key=body_key or header_key,
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the API answers for one event: an HTTP status and a JSON body."""
+
+    status_code: int
+    body: dict[str, Any]
+
+
+def new_arrival_id(now: datetime) -> str:
+    """Fixed-width ingest time then randomness: orders arrivals of one event_id by arrival."""
+    return f"{now.strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:16]}"
+
+
+class Ingestor:
+    """Stores events. One instance per process, built from settings and clients."""
+
+    def __init__(
+        self,
+        raw_store: RawStore,
+        index: EventIndex,
+        idempotency_persistence: DynamoDBPersistenceLayer,
+        idempotency_ttl_seconds: int,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._raw = raw_store
+        self._index = index
+        self._clock = clock
+        self.idempotency_config = IdempotencyConfig(
+            event_key_jmespath="idempotency_key",
+            payload_validation_jmespath="event",
+            expires_after_seconds=idempotency_ttl_seconds,
+            raise_on_no_idempotency_key=True,
+        )
+        self._store_once = idempotent_function(
+            data_keyword_argument="request",
+            persistence_store=idempotency_persistence,
+            config=self.idempotency_config,
+            key_prefix="evreplay.ingest",
+        )(self._store_request)
+
+    def ingest(self, event: Event, request_id: str = "") -> Outcome:
+        """Store one validated event, at most once per idempotency key."""
+        if event.idempotency_key is None:
+            return self._store(event, request_id)
+        try:
+            stored = self._store_once(
+                request={"idempotency_key": event.idempotency_key, "event": event.content()},
+                event=event,
+                request_id=request_id,
+            )
+        except IdempotencyAlreadyInProgressError as exc:
+            raise Conflict(
+                "a request with this idempotency key is still in flight; retry later", field="idempotency_key"
+            ) from exc
+        except IdempotencyValidationError as exc:
+            raise IdempotencyKeyReused(
+                "this idempotency key was used with a different body", field="idempotency_key"
+            ) from exc
+        except IdempotencyPersistenceLayerError as exc:
+            raise StorageUnavailable("the idempotency store is unavailable; retry") from exc
+        return Outcome(int(stored["status_code"]), dict(stored["body"]))
+
+    def ingest_batch(self, bodies: list[Any], request_id: str = "", max_future_seconds: int = 86400) -> list[dict[str, Any]]:
+        """Each item valid or rejected on its own; one result per input, in input order."""
+
+        def one(indexed: tuple[int, Any]) -> dict[str, Any]:
+            position, body = indexed
+            try:
+                event = parse_event(body, self._clock(), max_future_seconds, prefix=f"events[{position}]")
+                outcome = self.ingest(event, request_id)
+            except EvReplayError as error:
+                if isinstance(error, InvalidRequest):
+                    metrics.add_metric(name="InvalidCount", unit=MetricUnit.Count, value=1)
+                return {"index": position, "status": "REJECTED", **error_body(error)}
+            return {"index": position, "status": outcome.body["status"], "event_id": outcome.body["event_id"]}
+
+        with ThreadPoolExecutor(max_workers=min(BATCH_WORKERS, max(1, len(bodies)))) as pool:
+            return list(pool.map(one, enumerate(bodies)))
+
+    def _store_request(self, request: dict[str, Any], event: Event, request_id: str) -> dict[str, Any]:
+        # Called through Powertools' idempotency wrapper, which hashes `request` (key and body)
+        # and stores what this returns, so a retry gets exactly the first response back.
+        outcome = self._store(event, request_id)
+        return {"status_code": outcome.status_code, "body": outcome.body}
+
+    def _store(self, event: Event, request_id: str) -> Outcome:
+        now = self._clock()
+        ingest_time = format_utc(now)
+        arrival_id = new_arrival_id(now)
+        key = raw_key(event.source, event.event_type, event.entity_id, event.event_time, event.event_id, arrival_id)
+        lag_ms = int((now - parse_rfc3339(event.event_time)).total_seconds() * 1000)
+        stored = self._raw.put_new(
+            key,
+            {
+                "event_id": event.event_id,
+                "event_id_derived": event.event_id_derived,
+                "source": event.source,
+                "event_type": event.event_type,
+                "entity_id": event.entity_id,
+                "event_time": event.event_time,
+                "event_time_original": event.event_time_original,
+                "payload": event.payload,
+                "ingest_time": ingest_time,
+                "arrival_id": arrival_id,
+                "request_id": request_id,
+                "idempotency_key": event.idempotency_key,
+            },
+        )
+        row = IndexRow(
+            entity_id=event.entity_id,
+            event_id=event.event_id,
+            event_time=event.event_time,
+            arrival_id=arrival_id,
+            ingest_time=ingest_time,
+            ingest_lag_ms=lag_ms,
+            status="",
+            s3_bucket=stored.bucket,
+            s3_key=stored.key,
+            source=event.source,
+            event_type=event.event_type,
+            payload_sha256=payload_sha256(event.payload),
+        )
+        status = self._index.record(row)
+        metrics.add_metric(name="IngestCount", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="IngestLagMs", unit=MetricUnit.Milliseconds, value=lag_ms)
+        if status == DUPLICATE:
+            metrics.add_metric(name="DuplicateCount", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "event stored",
+            extra={"event_id": event.event_id, "entity_id": event.entity_id, "status": status, "s3_key": key},
+        )
+        return Outcome(
+            201,
+            {
+                "event_id": event.event_id,
+                "status": status,
+                "entity_id": event.entity_id,
+                "event_time": event.event_time,
+                "ingest_time": ingest_time,
+                "ingest_lag_ms": lag_ms,
+                "s3_key": key,
+            },
+        )

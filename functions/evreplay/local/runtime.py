@@ -1,0 +1,54 @@
+"""Lambda handlers run in-process: resolve a template Handler string, call it with a fake
+LambdaContext, the way the Lambda runtime would (minus the sandbox)."""
+
+from __future__ import annotations
+
+import importlib
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from evreplay.local.template import ACCOUNT_ID
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass
+class FakeLambdaContext:
+    """What Powertools and our handlers read from a LambdaContext."""
+
+    function_name: str
+    timeout_seconds: int = 30
+    memory_limit_in_mb: int = 512
+    region: str = "us-east-1"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = ""
+    _deadline: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_seconds
+        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def load_handler(handler: str) -> Handler:
+    """`evreplay.handlers.ingest.handler` -> the function object (imports its module once)."""
+    module_name, _, attribute = handler.rpartition(".")
+    module = importlib.import_module(module_name)
+    function: Handler = getattr(module, attribute)
+    return function
+
+
+def invoke(handler: str, event: dict[str, Any], function_name: str, timeout_seconds: int = 30) -> Any:
+    context = FakeLambdaContext(function_name=function_name, timeout_seconds=timeout_seconds)
+    return load_handler(handler)(event, context)

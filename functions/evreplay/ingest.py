@@ -176,21 +176,42 @@ class Ingestor:
         return Outcome(int(stored["status_code"]), dict(stored["body"]))
 
     def ingest_batch(self, bodies: list[Any], request_id: str = "", max_future_seconds: int = 86400) -> list[dict[str, Any]]:
-        """Each item valid or rejected on its own; one result per input, in input order."""
+        """Each item valid or rejected on its own; one result per input, in input order.
 
-        def one(indexed: tuple[int, Any]) -> dict[str, Any]:
-            position, body = indexed
+        Items run concurrently (a 500-item batch must fit API Gateway's 29 s), except that
+        items of the same (entity_id, event_id) run one after another in input order, so the
+        earlier item of a batch is the earlier arrival."""
+        results: list[dict[str, Any] | None] = [None] * len(bodies)
+        groups: dict[tuple[str, str], list[tuple[int, Event]]] = {}
+        now = self._clock()
+        for position, body in enumerate(bodies):
             try:
-                event = parse_event(body, self._clock(), max_future_seconds, prefix=f"events[{position}]")
-                outcome = self.ingest(event, request_id)
-            except EvReplayError as error:
-                if isinstance(error, InvalidRequest):
-                    metrics.add_metric(name="InvalidCount", unit=MetricUnit.Count, value=1)
-                return {"index": position, "status": "REJECTED", **error_body(error)}
-            return {"index": position, "status": outcome.body["status"], "event_id": outcome.body["event_id"]}
+                event = parse_event(body, now, max_future_seconds, prefix=f"events[{position}]")
+            except InvalidRequest as error:
+                metrics.add_metric(name="InvalidCount", unit=MetricUnit.Count, value=1)
+                results[position] = {"index": position, "status": "REJECTED", **error_body(error)}
+                continue
+            groups.setdefault((event.entity_id, event.event_id), []).append((position, event))
 
-        with ThreadPoolExecutor(max_workers=min(BATCH_WORKERS, max(1, len(bodies)))) as pool:
-            return list(pool.map(one, enumerate(bodies)))
+        def run_group(group: list[tuple[int, Event]]) -> None:
+            for position, event in group:
+                try:
+                    outcome = self.ingest(event, request_id)
+                except EvReplayError as error:
+                    # REJECTED: the item itself is wrong. FAILED: retry it (storage trouble, in flight).
+                    status = "REJECTED" if isinstance(error, (InvalidRequest, IdempotencyKeyReused)) else "FAILED"
+                    results[position] = {"index": position, "status": status, **error_body(error)}
+                    continue
+                results[position] = {
+                    "index": position,
+                    "status": outcome.body["status"],
+                    "event_id": outcome.body["event_id"],
+                }
+
+        if groups:
+            with ThreadPoolExecutor(max_workers=min(BATCH_WORKERS, len(groups))) as pool:
+                list(pool.map(run_group, groups.values()))
+        return [result for result in results if result is not None]
 
     def _store_request(self, request: dict[str, Any], event: Event, request_id: str) -> dict[str, Any]:
         # Called through Powertools' idempotency wrapper, which hashes `request` (key and body)

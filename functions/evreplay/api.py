@@ -79,9 +79,7 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response:
-        return json_response(
-            404, {"error": {"code": "NotFound", "message": "no such route", "field": None}}
-        )
+        return json_response(404, {"error": {"code": "NotFound", "message": "no such route", "field": None}})
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:

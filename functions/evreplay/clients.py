@@ -7,7 +7,7 @@ reports partial failures inside a successful response (SendMessageBatch, BatchWr
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import boto3
@@ -16,7 +16,7 @@ from botocore.config import Config
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=30)
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str) -> Any:
     """The process-wide client for an AWS service."""
     return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]

@@ -20,9 +20,7 @@ def payload_sha256(payload: dict[str, Any]) -> str:
     return sha256_hex(canonical_json(payload))
 
 
-def derive_event_id(
-    source: str, event_type: str, entity_id: str, event_time: str, payload: dict[str, Any]
-) -> str:
+def derive_event_id(source: str, event_type: str, entity_id: str, event_time: str, payload: dict[str, Any]) -> str:
     """sha256 of the canonical JSON of (source, event_type, entity_id, normalized event_time, payload).
 
     `event_time` must already be normalized so that the same instant sent with different offsets

@@ -196,9 +196,7 @@ class EventIndex:
                 {"pk": {"S": entity_pk(entity_id)}, "sk": {"S": registry_sk(event_id)}}
                 for event_id in unique[start : start + 100]
             ]
-            request: dict[str, Any] = {
-                self.table: {"Keys": keys, "ProjectionExpression": "event_id, occurrences"}
-            }
+            request: dict[str, Any] = {self.table: {"Keys": keys, "ProjectionExpression": "event_id, occurrences"}}
             attempts = 0
             while request:
                 try:

@@ -86,9 +86,7 @@ def parse_event(
     except InvalidTimestamp as exc:
         raise InvalidRequest(f"event_time: {exc}", field=field) from exc
     if moment > now + timedelta(seconds=max_future_seconds):
-        raise InvalidRequest(
-            f"event_time is more than {max_future_seconds} s in the future", field=field
-        )
+        raise InvalidRequest(f"event_time is more than {max_future_seconds} s in the future", field=field)
     event_time = format_utc(moment)
     body_key = body.get("idempotency_key")
     if header_key is not None and body_key is not None and header_key != body_key:
@@ -175,7 +173,9 @@ class Ingestor:
             raise StorageUnavailable("the idempotency store is unavailable; retry") from exc
         return Outcome(int(stored["status_code"]), dict(stored["body"]))
 
-    def ingest_batch(self, bodies: list[Any], request_id: str = "", max_future_seconds: int = 86400) -> list[dict[str, Any]]:
+    def ingest_batch(
+        self, bodies: list[Any], request_id: str = "", max_future_seconds: int = 86400
+    ) -> list[dict[str, Any]]:
         """Each item valid or rejected on its own; one result per input, in input order.
 
         Items run concurrently (a 500-item batch must fit API Gateway's 29 s), except that

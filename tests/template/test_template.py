@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 from cfnlint.api import ManualArgs, lint
-
 from evreplay.local.template import Template
 
 

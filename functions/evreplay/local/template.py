@@ -86,8 +86,7 @@ class Template:
         except OSError as exc:
             raise TemplateError(f"cannot read {self.path}: {exc}") from exc
         self.parameters = {
-            name: str(spec.get("Default", ""))
-            for name, spec in (self.sam.get("Parameters") or {}).items()
+            name: str(spec.get("Default", "")) for name, spec in (self.sam.get("Parameters") or {}).items()
         }
         for name, value in (parameter_overrides or {}).items():
             if name not in self.parameters:
@@ -198,7 +197,7 @@ class Template:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(arg)
             if key == "Fn::GetAtt":
@@ -271,7 +270,8 @@ class Template:
             props = resource["Properties"]
             source = props["EventSourceArn"]
             queue = source["Fn::GetAtt"][0] if isinstance(source, dict) and "Fn::GetAtt" in source else None
-            function = props["FunctionName"]["Ref"] if isinstance(props["FunctionName"], dict) else props["FunctionName"]
+            name = props["FunctionName"]
+            function = name["Ref"] if isinstance(name, dict) else name
             if queue is None:
                 continue
             triggers.append(
@@ -296,12 +296,16 @@ class Template:
         """The ASL text with its DefinitionSubstitutions resolved, as CloudFormation would."""
         props = self.state_machines()[logical_id]["Properties"]
         text = (self.root / props["DefinitionUri"]).read_text(encoding="utf-8")
-        substitutions = {name: str(self.resolve(value)) for name, value in (props.get("DefinitionSubstitutions") or {}).items()}
+        substitutions = {
+            name: str(self.resolve(value)) for name, value in (props.get("DefinitionSubstitutions") or {}).items()
+        }
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in substitutions:
-                raise TemplateError(f"{props['DefinitionUri']} uses ${{{name}}} but the template does not substitute it")
+                raise TemplateError(
+                    f"{props['DefinitionUri']} uses ${{{name}}} but the template does not substitute it"
+                )
             return substitutions[name]
 
         return re.sub(r"\$\{([A-Za-z0-9_]+)\}", replace, text)

@@ -21,10 +21,13 @@ CASES = [
     ("empty-body", b"", "body"),
     ("nan-literal", b'{"source": NaN}', "body"),
     ("array-body", [event()], "body"),
-    ("string-body", "\"just a string\"", "body"),
+    ("string-body", '"just a string"', "body"),
     ("number-body", b"42", "body"),
     ("invalid-utf8", b'{"source": "\xff\xfe"}', "body"),
-    *[(f"missing-{name}", event(**{name: DROP}), name) for name in ("source", "event_type", "entity_id", "event_time", "payload")],
+    *[
+        (f"missing-{name}", event(**{name: DROP}), name)
+        for name in ("source", "event_type", "entity_id", "event_time", "payload")
+    ],
     ("source-not-string", event(source=7), "source"),
     ("event-type-null", event(event_type=None), "event_type"),
     ("entity-id-number", event(entity_id=123), "entity_id"),
@@ -84,7 +87,9 @@ def test_base64_encoded_body_is_accepted(stack):
     from evreplay.local.runtime import invoke
 
     raw = json.dumps(event()).encode()
-    request = proxy_event("POST", "/events", "/events", base64.b64encode(raw).decode(), {"Content-Type": "application/json"})
+    request = proxy_event(
+        "POST", "/events", "/events", base64.b64encode(raw).decode(), {"Content-Type": "application/json"}
+    )
     request["isBase64Encoded"] = True
 
     result = invoke("evreplay.handlers.ingest.handler", request, "IngestFunction")
@@ -101,7 +106,11 @@ def test_event_within_future_limit_is_accepted(stack, post):
 
 def test_deeply_nested_payload_is_rejected_cleanly_or_stored(stack, post):
     nested = "[" * 100_000 + "]" * 100_000
-    body = '{"source":"a","event_type":"b","entity_id":"c","event_time":"2025-01-01T00:00:00Z","payload":{"x":' + nested + "}}"
+    body = (
+        '{"source":"a","event_type":"b","entity_id":"c","event_time":"2025-01-01T00:00:00Z","payload":{"x":'
+        + nested
+        + "}}"
+    )
 
     response = post(body)
 

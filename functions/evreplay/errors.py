@@ -34,6 +34,13 @@ class InvalidReplayRequest(InvalidRequest):
     code = "InvalidReplayRequest"
 
 
+class InvalidReplayMessage(InvalidRequest):
+    """A replay queue message is not a replay message (DESIGN §4.6), or disagrees with the raw
+    object it points at. Retrying cannot help: it ends in the DLQ after the configured receives."""
+
+    code = "InvalidReplayMessage"
+
+
 class NotFound(EvReplayError):
     code = "NotFound"
 

@@ -187,7 +187,7 @@ class EventIndex:
                 raise _Cancelled(reasons) from exc
             raise StorageUnavailable(f"could not index the event ({_error_code(exc) or 'error'}); retry") from exc
 
-    def occurrences(self, entity_id: str, event_ids: list[str]) -> dict[str, int]:
+    def occurrences(self, entity_id: str, event_ids: list[str], consistent: bool = False) -> dict[str, int]:
         """How many stored occurrences each event_id has for this entity (0 when unknown)."""
         counts: dict[str, int] = dict.fromkeys(event_ids, 0)
         unique = list(dict.fromkeys(event_ids))
@@ -196,7 +196,13 @@ class EventIndex:
                 {"pk": {"S": entity_pk(entity_id)}, "sk": {"S": registry_sk(event_id)}}
                 for event_id in unique[start : start + 100]
             ]
-            request: dict[str, Any] = {self.table: {"Keys": keys, "ProjectionExpression": "event_id, occurrences"}}
+            request: dict[str, Any] = {
+                self.table: {
+                    "Keys": keys,
+                    "ProjectionExpression": "event_id, occurrences",
+                    "ConsistentRead": consistent,
+                }
+            }
             attempts = 0
             while request:
                 try:

@@ -147,7 +147,11 @@ class LocalGateway:
         )
         return GatewayResponse(
             status=int(result["statusCode"]),
-            headers={name: str(value) for name, value in (result.get("headers") or {}).items()},
+            # API Gateway merges both forms; Powertools' REST resolver answers with multiValueHeaders.
+            headers={
+                **{name: str(values[-1]) for name, values in (result.get("multiValueHeaders") or {}).items() if values},
+                **{name: str(value) for name, value in (result.get("headers") or {}).items()},
+            },
             body=result.get("body") or "",
         )
 

@@ -18,6 +18,8 @@ from evreplay.errors import InvalidRequest
 EVENT = "event"
 EVENT_BATCH = "event_batch"
 REPLAY_REQUEST = "replay_request"
+REPLAY_MESSAGE = "replay_message"
+AGGREGATES_QUERY = "aggregates_query"
 
 
 @cache

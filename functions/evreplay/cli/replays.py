@@ -1,0 +1,112 @@
+"""Replays from the caller's side: start one, follow it until its execution ends, summarize it."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from evreplay.cli.client import ApiClient
+
+RUNNING = "RUNNING"
+# Step Functions' final execution states; anything else is still going.
+FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+
+class WaitTimeout(RuntimeError):
+    def __init__(self, replay: dict[str, Any], seconds: float) -> None:
+        super().__init__(f"replay {replay.get('replay_id')} still {replay.get('status')} after {seconds:.0f}s")
+        self.replay = replay
+
+
+def replay_path(replay_id: str) -> str:
+    return f"/replays/{quote(replay_id, safe='')}"
+
+
+def start(client: ApiClient, request: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+    answer: dict[str, Any] = client.post("/replays", request, headers=headers)
+    return answer
+
+
+def status(client: ApiClient, replay_id: str) -> dict[str, Any]:
+    answer: dict[str, Any] = client.get(replay_path(replay_id))
+    return answer
+
+
+def history(client: ApiClient, replay_id: str) -> Any:
+    return client.get(replay_path(replay_id) + "/history")
+
+
+def cancel(client: ApiClient, replay_id: str) -> Any:
+    return client.delete(replay_path(replay_id))
+
+
+def is_final(replay: dict[str, Any]) -> bool:
+    return str(replay.get("status")) in FINAL_STATES
+
+
+def wait(
+    client: ApiClient,
+    replay_id: str,
+    timeout: float = 600.0,
+    interval: float = 0.5,
+    on_update: Callable[[dict[str, Any], float], None] | None = None,
+) -> dict[str, Any]:
+    """Poll GET /replays/{id} until the execution ends; WaitTimeout after `timeout` seconds."""
+    began = time.monotonic()
+    while True:
+        replay = status(client, replay_id)
+        elapsed = time.monotonic() - began
+        if on_update:
+            on_update(replay, elapsed)
+        if is_final(replay):
+            return replay
+        if elapsed >= timeout:
+            raise WaitTimeout(replay, elapsed)
+        time.sleep(min(interval * (1 + elapsed / 10), 2.0))
+
+
+def progress_text(replay: dict[str, Any], elapsed: float) -> str:
+    """One line for a live display: status, time, and whatever counts the replay reports."""
+    parts = [str(replay.get("status", "?")), f"{elapsed:.1f}s"]
+    counts = replay.get("result") or replay.get("progress") or {}
+    if isinstance(counts, dict):
+        for name in ("pages", "scanned", "enqueued", "duplicates_skipped"):
+            if name in counts:
+                parts.append(f"{name} {counts[name]}")
+    return " · ".join(parts)
+
+
+def history_events(answer: Any) -> list[dict[str, Any]]:
+    """The list of history entries in GET /replays/{id}/history, whatever the envelope."""
+    if isinstance(answer, list):
+        return [entry for entry in answer if isinstance(entry, dict)]
+    if isinstance(answer, dict):
+        for name in ("events", "items", "history", "steps"):
+            if isinstance(answer.get(name), list):
+                return [entry for entry in answer[name] if isinstance(entry, dict)]
+    return []
+
+
+_COUNTERS = ("scanned", "duplicates_skipped", "enqueued", "pages", "truncated")
+
+
+def describe_history_event(event: dict[str, Any]) -> str:
+    """One readable line for a summarized history entry's detail."""
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        return "" if detail is None else str(detail)[:120]
+    if event.get("type") == "ExecutionStarted" and "entity_id" in detail:
+        who = detail.get("requested_by")
+        who = who.get("user_arn") or who.get("caller") if isinstance(who, dict) else who
+        window = f"[{detail.get('start_time')}, {detail.get('end_time')})"
+        return f"{detail['entity_id']} {window}" + (f" by {who}" if who else "")
+    if "error" in detail or "cause" in detail:
+        return f"{detail.get('error', '')}: {detail.get('cause', '')}"[:200]
+    counters = [f"{name} {detail[name]}" for name in _COUNTERS if name in detail]
+    if counters:
+        return ", ".join(counters)
+    return json.dumps(detail, sort_keys=True)[:120]

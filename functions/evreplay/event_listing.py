@@ -1,0 +1,65 @@
+"""GET /events: look at an entity's index rows, in replay order, before replaying them.
+
+`include_duplicates=false` (the default) hides rows whose status is DUPLICATE (later arrivals of an
+event_id); a replay decides duplicates within its window instead (DESIGN §4.3), so the two can
+differ when a window holds a later arrival but not the first one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from evreplay import query_params
+from evreplay.cursors import decode_cursor, encode_cursor
+from evreplay.errors import InvalidRequest
+from evreplay.index import DUPLICATE, OCCURRENCE_PREFIX, EventIndex, entity_pk
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+# Open ends of the window when start_time / end_time are not given.
+EARLIEST = "0000-01-01T00:00:00.000000Z"
+LATEST = "9999-12-31T23:59:59.999999Z"
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    entity_id: str
+    start_time: str
+    end_time: str
+    include_duplicates: bool
+    limit: int
+    after_sk: str | None
+
+
+def parse_event_query(params: query_params.Params) -> EventQuery:
+    entity_id = query_params.required_text(params, "entity_id")
+    start_time = query_params.timestamp(params, "start_time") or EARLIEST
+    end_time = query_params.timestamp(params, "end_time") or LATEST
+    if not start_time < end_time:
+        raise InvalidRequest("end_time must be later than start_time", field="end_time")
+    position = decode_cursor(params.get("cursor"), ("sk",))
+    after_sk = position["sk"] if position else None
+    # DynamoDB refuses a start key outside the key condition: that is the caller's cursor, not a 500.
+    if after_sk is not None and not OCCURRENCE_PREFIX + start_time <= after_sk < OCCURRENCE_PREFIX + end_time:
+        raise InvalidRequest("cursor does not belong to this window", field="cursor")
+    return EventQuery(
+        entity_id=entity_id,
+        start_time=start_time,
+        end_time=end_time,
+        include_duplicates=query_params.boolean(params, "include_duplicates", default=False),
+        limit=query_params.integer(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        after_sk=after_sk,
+    )
+
+
+def list_events(index: EventIndex, query: EventQuery) -> dict[str, Any]:
+    start_key = {"pk": {"S": entity_pk(query.entity_id)}, "sk": {"S": query.after_sk}} if query.after_sk else None
+    rows, last_key = index.query_window(
+        query.entity_id, query.start_time, query.end_time, limit=query.limit, exclusive_start_key=start_key
+    )
+    items = [row.public() for row in rows if query.include_duplicates or row.status != DUPLICATE]
+    return {
+        "items": items,
+        "next_cursor": encode_cursor({"sk": last_key["sk"]["S"]} if last_key else None),
+    }

@@ -1,0 +1,35 @@
+"""GET /aggregates: an entity's aggregate versions (one per replay and UTC day), paginated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from evreplay import clients
+from evreplay.aggregates import AggregateStore, parse_list_query
+from evreplay.api import install_error_handlers, json_response
+from evreplay.observability import logger, metrics, tracer
+from evreplay.settings import get_settings
+
+settings = get_settings()
+app = APIGatewayRestResolver()
+install_error_handlers(app)
+store = AggregateStore(clients.dynamodb(), settings.require("aggregates_table"))
+
+
+@app.get("/aggregates")
+@tracer.capture_method
+def list_aggregates() -> Response:
+    query = parse_list_query(app.current_event.query_string_parameters or {})
+    versions, next_cursor = store.list_versions(query.entity_id, query.day, query.limit, query.cursor)
+    return json_response(200, {"items": [version.public() for version in versions], "next_cursor": next_cursor})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,38 @@
+"""The replay queue consumer: one SQS batch per invocation, failed messages reported back
+(ReportBatchItemFailures) so only they return to the queue; the logic is `MessageFolder`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from evreplay import clients
+from evreplay.aggregates import AggregateStore, MessageFolder
+from evreplay.observability import logger, metrics, tracer
+from evreplay.raw_store import RawStore
+from evreplay.settings import get_settings
+
+settings = get_settings()
+# A batch whose every message fails is still answered with batchItemFailures (not an exception):
+# the effect on the queue is the same, and the Lambda Errors alarm keeps meaning "crash or timeout".
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+folder = MessageFolder(
+    raw_store=RawStore(clients.s3(), settings.require("raw_bucket")),
+    store=AggregateStore(clients.dynamodb(), settings.require("aggregates_table")),
+)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> str:
+    return folder.fold(record.body, record.message_id)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,101 @@
+"""The replay API: POST/GET/DELETE /replays, GET /replays/{id}/history, GET /events, GET /health."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from evreplay import clients, query_params
+from evreplay.api import install_error_handlers, json_response, read_json_body, requested_by
+from evreplay.event_listing import list_events, parse_event_query
+from evreplay.index import EventIndex
+from evreplay.observability import logger, metrics, tracer
+from evreplay.replay_state import ReplayStateStore
+from evreplay.replays import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, ReplayService
+from evreplay.settings import get_settings
+
+settings = get_settings()
+app = APIGatewayRestResolver()
+install_error_handlers(app)
+index = EventIndex(clients.dynamodb(), settings.require("index_table"))
+service = ReplayService(
+    stepfunctions_client=clients.stepfunctions(),
+    state_machine_arn=settings.require("replay_state_machine_arn"),
+    store=ReplayStateStore(
+        clients.dynamodb(), settings.require("replay_state_table"), settings.replay_marker_ttl_seconds
+    ),
+    idempotency_persistence=DynamoDBPersistenceLayer(
+        table_name=settings.require("idempotency_table"), boto3_client=clients.dynamodb()
+    ),
+    idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+    max_limit=settings.max_replay_limit,
+)
+
+
+def _params() -> dict[str, str | None]:
+    return dict(app.current_event.query_string_parameters or {})
+
+
+@app.post("/replays")
+@tracer.capture_method
+def start_replay() -> Response:
+    body = read_json_body(app.current_event, settings.max_body_bytes)
+    started = service.start(body, requested_by(app.current_event), app.current_event.headers.get("Idempotency-Key"))
+    # Relative to the request URI (…/replays), so it resolves under any stage or custom domain.
+    location = f"replays/{quote(started['replay_id'], safe='')}"
+    return json_response(202, started, {"Location": location})
+
+
+@app.get("/replays")
+@tracer.capture_method
+def list_replays() -> Response:
+    params = _params()
+    listed = service.list_replays(
+        entity_id=query_params.text(params, "entity_id"),
+        status=query_params.text(params, "status"),
+        limit=query_params.integer(params, "limit", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT),
+        cursor=query_params.text(params, "cursor", max_length=4096),
+    )
+    return json_response(200, listed)
+
+
+@app.get("/replays/<replay_id>")
+@tracer.capture_method
+def get_replay(replay_id: str) -> Response:
+    return json_response(200, service.get(replay_id))
+
+
+@app.get("/replays/<replay_id>/history")
+@tracer.capture_method
+def get_replay_history(replay_id: str) -> Response:
+    return json_response(200, service.history(replay_id))
+
+
+@app.delete("/replays/<replay_id>")
+@tracer.capture_method
+def cancel_replay(replay_id: str) -> Response:
+    return json_response(200, service.cancel(replay_id))
+
+
+@app.get("/events")
+@tracer.capture_method
+def get_events() -> Response:
+    return json_response(200, list_events(index, parse_event_query(_params())))
+
+
+@app.get("/health")
+def health() -> Response:
+    return json_response(200, {"status": "ok"})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    service.idempotency_config.register_lambda_context(context)
+    return app.resolve(event, context)

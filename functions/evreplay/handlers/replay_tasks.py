@@ -1,0 +1,69 @@
+"""The replay state machine's Lambda tasks: `validate` (ValidateRequest) and `replay_page` (ReplayPage).
+
+Plain functions, state in and state out (see evreplay.replay_workflow for the state's shape).
+A domain error leaves as an exception whose class name is the error the state machine sees:
+InvalidReplayRequest (not retried: the execution fails naming the field), StorageUnavailable and
+SqsSendFailed (retried by the state machine).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from evreplay import clients
+from evreplay.index import EventIndex
+from evreplay.observability import logger, metrics, tracer
+from evreplay.replay_queue import ReplayQueue
+from evreplay.replay_state import ReplayStateStore
+from evreplay.replay_workflow import ReplayPager, start_replay
+from evreplay.settings import Settings, get_settings
+
+
+@cache
+def _store(settings: Settings) -> ReplayStateStore:
+    return ReplayStateStore(
+        clients.dynamodb(), settings.require("replay_state_table"), settings.replay_marker_ttl_seconds
+    )
+
+
+@cache
+def _pager(settings: Settings) -> ReplayPager:
+    # Only the ReplayPage function is given the index and the queue (least privilege).
+    return ReplayPager(
+        index=EventIndex(clients.dynamodb(), settings.require("index_table")),
+        store=_store(settings),
+        queue=ReplayQueue(clients.sqs(), settings.require("replay_queue_url")),
+        page_size=settings.replay_page_size,
+        pages_per_execution=settings.replay_pages_per_execution,
+    )
+
+
+def reset() -> None:
+    """Forget what was built from settings and clients (tests and the local stack replace both)."""
+    _pager.cache_clear()
+    _store.cache_clear()
+
+
+@logger.inject_lambda_context(correlation_id_path="execution_name")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def validate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = get_settings()
+    return start_replay(
+        execution_input=event.get("input"),
+        execution_name=event["execution_name"],
+        execution_arn=event["execution_arn"],
+        started_at=event["started_at"],
+        max_limit=settings.max_replay_limit,
+        store=_store(settings),
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path="replay_id")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def replay_page(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return _pager(get_settings()).run(event)

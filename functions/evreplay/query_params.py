@@ -1,0 +1,60 @@
+"""Query-string parameters of the list routes, parsed strictly: a bad value is a 400 naming it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from evreplay.errors import InvalidRequest
+from evreplay.times import InvalidTimestamp, normalize
+
+Params = Mapping[str, str | None]
+
+
+def text(params: Params, name: str, required: bool = False, max_length: int = 256) -> str | None:
+    value = params.get(name)
+    if value is None or value == "":
+        if required:
+            raise InvalidRequest(f"{name} is required", field=name)
+        return None
+    if len(value) > max_length:
+        raise InvalidRequest(f"{name} is longer than {max_length} characters", field=name)
+    return value
+
+
+def required_text(params: Params, name: str, max_length: int = 256) -> str:
+    value = text(params, name, required=True, max_length=max_length)
+    assert value is not None  # text() raised otherwise
+    return value
+
+
+def integer(params: Params, name: str, default: int, minimum: int, maximum: int) -> int:
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"{name} must be an integer", field=name) from exc
+    if not minimum <= number <= maximum:
+        raise InvalidRequest(f"{name} must be between {minimum} and {maximum}", field=name)
+    return number
+
+
+def boolean(params: Params, name: str, default: bool) -> bool:
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    lowered = value.lower()
+    if lowered not in ("true", "false"):
+        raise InvalidRequest(f"{name} must be true or false", field=name)
+    return lowered == "true"
+
+
+def timestamp(params: Params, name: str) -> str | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return normalize(value)
+    except InvalidTimestamp as exc:
+        raise InvalidRequest(f"{name}: {exc}", field=name) from exc

@@ -1,0 +1,381 @@
+"""Replays as the API sees them: start, follow, list, explain and cancel executions of the replay
+state machine (DESIGN §4). The execution name is the replay_id; Step Functions is the source of
+truth for status, result and history.
+
+A long replay continues in new executions named `<replay_id>--c1`, `--c2`, ... (deterministic, see
+`replay_workflow.continuation_name`). Following a replay means following that chain by name, so a
+continuation is found even if its parent was stopped or failed right after starting it; the replay's
+status is the status of the last execution in the chain.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
+from botocore.exceptions import ClientError
+
+from evreplay.cursors import decode_cursor, encode_cursor
+from evreplay.errors import (
+    Conflict,
+    IdempotencyKeyReused,
+    InvalidReplayRequest,
+    InvalidRequest,
+    NotFound,
+    StorageUnavailable,
+)
+from evreplay.observability import logger
+from evreplay.replay_request import ReplayRequest, parse_api_request, parse_replay_request
+from evreplay.replay_state import ReplayRecord, ReplayStateStore
+from evreplay.replay_workflow import continuation_name
+from evreplay.times import format_utc
+
+RUNNING = "RUNNING"
+STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
+RESULT_FIELDS = ("scanned", "duplicates_skipped", "enqueued", "truncated", "pages")
+DEFAULT_LIST_LIMIT = 20
+MAX_LIST_LIMIT = 100
+# Step Functions execution names: 1-80 characters, none of these (they would also break the ARN).
+_EXECUTION_NAME = re.compile(r"^[^\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]{1,80}$")
+# History events worth showing a person; the rest (scheduled/started/exited) is plumbing.
+_SHOWN_EVENTS = {
+    "ExecutionStarted",
+    "ExecutionSucceeded",
+    "ExecutionFailed",
+    "ExecutionAborted",
+    "ExecutionTimedOut",
+    "TaskStateEntered",
+    "ChoiceStateEntered",
+    "PassStateEntered",
+    "TaskSucceeded",
+    "TaskFailed",
+    "TaskTimedOut",
+    "LambdaFunctionFailed",
+}
+
+
+def _iso(value: Any) -> str | None:
+    if isinstance(value, datetime):
+        return format_utc(value)
+    return str(value) if value else None
+
+
+def _json(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class ReplayService:
+    def __init__(
+        self,
+        stepfunctions_client: Any,
+        state_machine_arn: str,
+        store: ReplayStateStore,
+        idempotency_persistence: DynamoDBPersistenceLayer,
+        idempotency_ttl_seconds: int,
+        max_limit: int,
+        new_replay_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self._sfn = stepfunctions_client
+        self.state_machine_arn = state_machine_arn
+        self._store = store
+        self._max_limit = max_limit
+        self._new_replay_id = new_replay_id
+        self.idempotency_config = IdempotencyConfig(
+            event_key_jmespath="idempotency_key",
+            payload_validation_jmespath="request",
+            expires_after_seconds=idempotency_ttl_seconds,
+            raise_on_no_idempotency_key=True,
+        )
+        self._start_once = idempotent_function(
+            data_keyword_argument="call",
+            persistence_store=idempotency_persistence,
+            config=self.idempotency_config,
+            key_prefix="evreplay.replay",
+        )(self._start_call)
+
+    # ------------------------------------------------------------------ start
+    def start(self, body: Any, requested_by: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        """POST /replays: validate, start the execution; the 202 body. Same key and body: same replay."""
+        request = parse_api_request(body, self._max_limit)
+        if idempotency_key is None:
+            return self._start(request, requested_by)
+        if not idempotency_key.strip() or len(idempotency_key) > 256:
+            raise InvalidRequest("Idempotency-Key must be 1-256 characters", field="Idempotency-Key")
+        call = {"idempotency_key": idempotency_key, "request": request.as_dict()}
+        try:
+            started: dict[str, Any] = self._start_once(call=call, requested_by=requested_by)
+        except IdempotencyAlreadyInProgressError as exc:
+            raise Conflict(
+                "a replay with this Idempotency-Key is still starting; retry later", "Idempotency-Key"
+            ) from exc
+        except IdempotencyValidationError as exc:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was used with a different replay request", field="Idempotency-Key"
+            ) from exc
+        except IdempotencyPersistenceLayerError as exc:
+            raise StorageUnavailable("the idempotency store is unavailable; retry") from exc
+        return started
+
+    def _start_call(self, call: dict[str, Any], requested_by: dict[str, Any]) -> dict[str, Any]:
+        # Through Powertools' idempotency wrapper: it stores what this returns under the key.
+        return self._start(ReplayRequest(**call["request"]), requested_by)
+
+    def _start(self, request: ReplayRequest, requested_by: dict[str, Any]) -> dict[str, Any]:
+        replay_id = self._new_replay_id()
+        execution_input = {**request.as_dict(), "requested_by": requested_by}
+        try:
+            started = self._sfn.start_execution(
+                stateMachineArn=self.state_machine_arn, name=replay_id, input=json.dumps(execution_input)
+            )
+        except ClientError as exc:
+            raise StorageUnavailable(f"could not start the replay ({_code(exc)}); retry") from exc
+        logger.info("replay started", extra={"replay_id": replay_id, "request": execution_input})
+        return {"replay_id": replay_id, "status": RUNNING, "execution_arn": started["executionArn"]}
+
+    # ------------------------------------------------------------------ follow
+    def execution_arn(self, name: str) -> str:
+        prefix = self.state_machine_arn.replace(":stateMachine:", ":execution:", 1)
+        return f"{prefix}:{name}"
+
+    def _describe(self, name: str) -> dict[str, Any] | None:
+        try:
+            described: dict[str, Any] = self._sfn.describe_execution(executionArn=self.execution_arn(name))
+        except ClientError as exc:
+            if _code(exc) == "ExecutionDoesNotExist":
+                return None
+            raise StorageUnavailable(f"could not describe the replay ({_code(exc)}); retry") from exc
+        return described
+
+    def chain(self, replay_id: str) -> list[dict[str, Any]]:
+        """DescribeExecution of the replay's execution and of each continuation, in order."""
+        if not _EXECUTION_NAME.match(replay_id):
+            raise NotFound(f"no replay {replay_id!r}", field="replay_id")
+        first = self._describe(replay_id)
+        if first is None:
+            raise NotFound(f"no replay {replay_id!r}", field="replay_id")
+        executions = [first]
+        while (following := self._describe(continuation_name(replay_id, len(executions)))) is not None:
+            executions.append(following)
+        return executions
+
+    def get(self, replay_id: str) -> dict[str, Any]:
+        """GET /replays/{id}."""
+        return self._view(replay_id, self.chain(replay_id))
+
+    def _view(
+        self, replay_id: str, executions: list[dict[str, Any]], record: ReplayRecord | None = None
+    ) -> dict[str, Any]:
+        first, last = executions[0], executions[-1]
+        execution_input = _json(first.get("input"))
+        status = str(last["status"])
+        view: dict[str, Any] = {
+            "replay_id": replay_id,
+            "status": status,
+            "execution_arn": first["executionArn"],
+            "request": record.request if record else self._request_of(execution_input),
+            "requested_by": record.requested_by if record else _requested_by(execution_input),
+            "started_at": _iso(first.get("startDate")),
+            "stopped_at": _iso(last.get("stopDate")) if status != RUNNING else None,
+        }
+        if len(executions) > 1:
+            view["executions"] = [execution["executionArn"] for execution in executions]
+        if status == "SUCCEEDED":
+            output = _json(last.get("output")) or {}
+            view["result"] = {name: output.get(name) for name in RESULT_FIELDS}
+        elif status == RUNNING:
+            progress = self._progress(last["executionArn"])
+            if progress:
+                view["progress"] = progress
+        else:
+            view["error"] = {"error": last.get("error"), "cause": last.get("cause")}
+        return view
+
+    def _request_of(self, execution_input: Any) -> Any:
+        """The request as the workflow understands it (normalized, defaults), or the raw input when it
+        is not a valid request (the execution then failed with InvalidReplayRequest)."""
+        try:
+            request = parse_replay_request(execution_input, self._max_limit).as_dict()
+        except InvalidReplayRequest:
+            return execution_input
+        request.pop("requested_by", None)
+        return request
+
+    def _progress(self, execution_arn: str) -> dict[str, Any] | None:
+        """Counters of the latest finished step of a running execution (from its history)."""
+        try:
+            events = self._sfn.get_execution_history(executionArn=execution_arn, reverseOrder=True, maxResults=20)
+        except ClientError as exc:
+            logger.warning("could not read execution history", extra={"code": _code(exc)})
+            return None
+        for event in sorted(events.get("events", []), key=lambda e: e["id"], reverse=True):
+            if event["type"] == "TaskSucceeded":
+                payload = (_json(event["taskSucceededEventDetails"].get("output")) or {}).get("Payload") or {}
+                progress = payload.get("progress") if isinstance(payload, dict) else None
+                if progress:
+                    return {
+                        name: progress.get(name)
+                        for name in ("scanned", "duplicates_skipped", "enqueued", "pages", "generation")
+                    }
+        return None
+
+    # ------------------------------------------------------------------ list
+    def list_replays(self, entity_id: str | None, status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+        """GET /replays: newest first, from the audit records (console starts included)."""
+        if status is not None and status not in STATUSES:
+            raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}", field="status")
+        position = decode_cursor(cursor, ("sk",))
+        records, next_sk = self._store.list_records(entity_id, limit, position["sk"] if position else None)
+        items = []
+        for record in records:
+            executions = self.chain(record.replay_id)
+            view = self._view(record.replay_id, executions, record)
+            if status is None or view["status"] == status:
+                items.append({"entity_id": record.entity_id, **view})
+        return {"items": items, "next_cursor": encode_cursor({"sk": next_sk} if next_sk else None)}
+
+    # ------------------------------------------------------------------ history
+    def history(self, replay_id: str) -> dict[str, Any]:
+        """GET /replays/{id}/history: every execution of the replay, summarized for a person."""
+        executions = self.chain(replay_id)
+        events: list[dict[str, Any]] = []
+        counts = {"history_events": 0, "state_transitions": 0}
+        for execution in executions:
+            raw = self._history(execution["executionArn"])
+            counts["history_events"] += len(raw)
+            counts["state_transitions"] += sum(1 for event in raw if event["type"].endswith("StateEntered"))
+            events.extend(_summarize(execution["name"], raw))
+        return {
+            "replay_id": replay_id,
+            "status": executions[-1]["status"],
+            "executions": [execution["executionArn"] for execution in executions],
+            **counts,
+            "events": events,
+        }
+
+    def _history(self, execution_arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+            if token:
+                params["nextToken"] = token
+            try:
+                page = self._sfn.get_execution_history(**params)
+            except ClientError as exc:
+                raise StorageUnavailable(f"could not read the replay's history ({_code(exc)}); retry") from exc
+            events.extend(page.get("events", []))
+            token = page.get("nextToken")
+            if not token:
+                return sorted(events, key=lambda event: event["id"])
+
+    # ------------------------------------------------------------------ cancel
+    def cancel(self, replay_id: str) -> dict[str, Any]:
+        """DELETE /replays/{id}: stop the running execution(s) of the replay; 409 if it already ended."""
+        executions = self.chain(replay_id)
+        if not any(execution["status"] == RUNNING for execution in executions):
+            raise Conflict(f"replay {replay_id} already ended ({executions[-1]['status']})", field="replay_id")
+        stopped_at: Any = None
+        for execution in executions:
+            if execution["status"] == RUNNING:
+                stopped_at = self._stop(execution["executionArn"])
+        # The execution may have started its continuation between our describe and our stop.
+        following = self._describe(continuation_name(replay_id, len(executions)))
+        if following is not None and following["status"] == RUNNING:
+            stopped_at = self._stop(following["executionArn"])
+        logger.info("replay cancelled", extra={"replay_id": replay_id})
+        view = self.get(replay_id)
+        if view["status"] == RUNNING:  # stopped; a describe right after may not show it yet
+            view.pop("progress", None)
+            view.update(status="ABORTED", stopped_at=_iso(stopped_at))
+        return view
+
+    def _stop(self, execution_arn: str) -> Any:
+        try:
+            stopped = self._sfn.stop_execution(
+                executionArn=execution_arn, error="ReplayCancelled", cause="cancelled through DELETE /replays/{id}"
+            )
+        except ClientError as exc:
+            raise StorageUnavailable(f"could not stop the replay ({_code(exc)}); retry") from exc
+        return stopped.get("stopDate")
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "error"))
+
+
+def _requested_by(execution_input: Any) -> Any:
+    return execution_input.get("requested_by") if isinstance(execution_input, dict) else None
+
+
+def _summarize(execution_name: str, raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One line per event a person cares about: which state ran, what each page did, errors, outcome."""
+    shown: list[dict[str, Any]] = []
+    state: str | None = None
+    for event in raw:
+        kind = event["type"]
+        if kind.endswith("StateEntered"):
+            state = event.get("stateEnteredEventDetails", {}).get("name")
+        if kind not in _SHOWN_EVENTS:
+            continue
+        entry: dict[str, Any] = {
+            "execution": execution_name,
+            "id": event["id"],
+            "timestamp": _iso(event.get("timestamp")),
+            "type": kind,
+            "state": state,
+        }
+        detail = _detail(kind, event)
+        if detail is not None:
+            entry["detail"] = detail
+        shown.append(entry)
+    return shown
+
+
+_FAILURE_DETAILS = (
+    "taskFailedEventDetails",
+    "taskTimedOutEventDetails",
+    "lambdaFunctionFailedEventDetails",
+    "executionFailedEventDetails",
+    "executionAbortedEventDetails",
+    "executionTimedOutEventDetails",
+)
+
+
+def _detail(kind: str, event: dict[str, Any]) -> Any:
+    if kind == "ExecutionStarted":
+        return _json(event.get("executionStartedEventDetails", {}).get("input"))
+    if kind == "ExecutionSucceeded":
+        return _json(event.get("executionSucceededEventDetails", {}).get("output"))
+    if kind == "TaskSucceeded":
+        output = _json(event.get("taskSucceededEventDetails", {}).get("output"))
+        payload = output.get("Payload") if isinstance(output, dict) else None
+        if isinstance(payload, dict) and isinstance(payload.get("progress"), dict):
+            progress = payload["progress"]
+            counters = ("scanned", "duplicates_skipped", "enqueued", "pages", "done", "truncated")
+            return {**{name: progress.get(name) for name in counters}, "page": progress.get("last_page") or None}
+        if isinstance(output, dict) and "ExecutionArn" in output:
+            return {"continued_as": output["ExecutionArn"]}
+        return None
+    for details in _FAILURE_DETAILS:
+        if details in event:
+            return {"error": event[details].get("error"), "cause": event[details].get("cause")}
+    return None

@@ -16,7 +16,8 @@ import json
 import uuid
 
 from _common import TEMPLATE, local_aws, machine, rate
-import sys; sys.path.insert(0, "/tmp"); import ddb_patch; ddb_patch.patch_dynamodb()
+from evreplay.local import moto_patches  # same moto fidelity and speed patches as the local stack
+moto_patches.apply(TEMPLATE)
 
 from evreplay.local.gateway import proxy_event
 from evreplay.local.runtime import FakeLambdaContext

@@ -29,6 +29,7 @@ import boto3  # noqa: E402
 import pytest  # noqa: E402
 from evreplay import clients  # noqa: E402
 from evreplay.local.deploy import deploy_storage  # noqa: E402
+from evreplay.local import moto_patches  # noqa: E402
 from evreplay.local.gateway import LocalGateway  # noqa: E402
 from evreplay.local.template import Template  # noqa: E402
 from evreplay.settings import reset_settings  # noqa: E402
@@ -84,6 +85,9 @@ def template() -> Template:
 
 @pytest.fixture
 def stack() -> Iterator[Stack]:
+    # The same moto the local stack runs: atomic DynamoDB requests, per-item transaction rollback,
+    # in-process Lambda (evreplay.local.moto_patches, pinned to its moto version).
+    moto_patches.apply(TEMPLATE)
     with mock_aws(config=MOTO_CONFIG):
         clients.reset_clients()
         session = boto3.session.Session()

@@ -144,6 +144,10 @@ class Ingestor:
             expires_after_seconds=idempotency_ttl_seconds,
             raise_on_no_idempotency_key=True,
         )
+        # Powertools configures the store lazily on the first call and flags it configured before
+        # it has read the key settings: batch threads racing that first call could hash the whole
+        # request instead of the key. Configure it here, once, before any thread runs.
+        idempotency_persistence.configure(self.idempotency_config, key_prefix="evreplay.ingest")
         self._store_once = idempotent_function(
             data_keyword_argument="request",
             persistence_store=idempotency_persistence,

@@ -24,12 +24,11 @@ os.environ.update(
 )
 
 import boto3  # noqa: E402
-from moto import mock_aws  # noqa: E402
-
 from evreplay import clients  # noqa: E402
 from evreplay.local.deploy import deploy_storage  # noqa: E402
 from evreplay.local.template import Template  # noqa: E402
 from evreplay.settings import reset_settings  # noqa: E402
+from moto import mock_aws  # noqa: E402
 
 TEMPLATE = Template()
 os.environ.update(TEMPLATE.merged_environment())
@@ -59,4 +58,5 @@ def rate(count: int, work: Callable[[], Any], repeats: int = 3) -> tuple[float, 
 
 
 def machine() -> str:
-    return f"{platform.python_implementation()} {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores"
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"{python} on {platform.machine()}, {os.cpu_count()} cores"

@@ -16,9 +16,7 @@ import json
 import uuid
 
 from _common import TEMPLATE, local_aws, machine, rate
-from evreplay.local import moto_patches  # same moto fidelity and speed patches as the local stack
-moto_patches.apply(TEMPLATE)
-
+from evreplay.local import moto_patches
 from evreplay.local.gateway import proxy_event
 from evreplay.local.runtime import FakeLambdaContext
 
@@ -42,6 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     n = args.events
 
+    moto_patches.apply(TEMPLATE)  # the same moto fidelity and speed patches as the local stack
     with local_aws() as aws:
         from evreplay.handlers import ingest
 

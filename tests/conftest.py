@@ -28,8 +28,8 @@ os.environ.update(
 import boto3  # noqa: E402
 import pytest  # noqa: E402
 from evreplay import clients  # noqa: E402
-from evreplay.local.deploy import deploy_storage  # noqa: E402
 from evreplay.local import moto_patches  # noqa: E402
+from evreplay.local.deploy import deploy_storage  # noqa: E402
 from evreplay.local.gateway import LocalGateway  # noqa: E402
 from evreplay.local.template import Template  # noqa: E402
 from evreplay.settings import reset_settings  # noqa: E402

@@ -62,7 +62,7 @@ import moto.stepfunctions.parser.asl.component.common.path.result_path as result
 import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn as sfn_task_module
 import moto.stepfunctions.parser.asl.utils.json_path as json_path_module
 
-from evreplay.local.runtime import FakeLambdaContext, load_handler
+from evreplay.local.runtime import FakeLambdaContext, function_lock, load_handler
 from evreplay.local.template import Template
 
 MOTO_VERSION = "5.2.5"
@@ -270,7 +270,9 @@ def _invoke_in_process(
         function_name=name, timeout_seconds=spec.timeout_seconds, memory_limit_in_mb=spec.memory_mb
     )
     try:
-        output = load_handler(spec.handler)(event, context)
+        # Two replays at once may run the same task function from two interpreter threads.
+        with function_lock(name):
+            output = load_handler(spec.handler)(event, context)
     except Exception as exc:
         # The shape the Lambda Python runtime reports for an unhandled exception.
         response_headers["x-amz-function-error"] = "Unhandled"

@@ -4,6 +4,7 @@ LambdaContext, the way the Lambda runtime would (minus the sandbox)."""
 from __future__ import annotations
 
 import importlib
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -39,6 +40,18 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def function_lock(function_name: str) -> threading.Lock:
+    """One lock per function: a Lambda execution environment runs one invocation at a time, and
+    handlers keep per-invocation state at module scope (the Powertools resolver's current event,
+    logger keys, metrics). Callers that may invoke one function from several threads hold it."""
+    with _locks_guard:
+        return _locks.setdefault(function_name, threading.Lock())
 
 
 def load_handler(handler: str) -> Handler:

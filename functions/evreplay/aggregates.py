@@ -65,6 +65,7 @@ from evreplay.event_ids import canonical_json, payload_sha256, sha256_hex
 from evreplay.index import deserialize
 from evreplay.observability import logger, metrics
 from evreplay.raw_store import RawStore
+from evreplay.replay_queue import ReplayMessage
 from evreplay.times import format_utc, utc_day, utc_now
 
 # ---------------------------------------------------------------- inputs_hash (pure)
@@ -102,19 +103,6 @@ def inputs_hash(inputs: Iterable[tuple[str, str]]) -> str:
 
 
 # ---------------------------------------------------------------- messages
-@dataclass(frozen=True)
-class ReplayMessage:
-    """One replay queue message (DESIGN §4.6)."""
-
-    replay_id: str
-    seq: int
-    event_id: str
-    entity_id: str
-    event_time: str
-    s3_bucket: str
-    s3_key: str
-
-
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 

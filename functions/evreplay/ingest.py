@@ -18,25 +18,17 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyPersistenceLayerError,
-    IdempotencyValidationError,
 )
 
 from evreplay import schemas
 from evreplay.errors import (
-    Conflict,
     EvReplayError,
     IdempotencyKeyReused,
     InvalidRequest,
-    StorageUnavailable,
     error_body,
 )
 from evreplay.event_ids import derive_event_id, payload_sha256
+from evreplay.idempotency import IdempotentCall
 from evreplay.index import DUPLICATE, EventIndex, IndexRow
 from evreplay.observability import logger, metrics
 from evreplay.raw_store import RawStore, raw_key
@@ -138,43 +130,26 @@ class Ingestor:
         self._raw = raw_store
         self._index = index
         self._clock = clock
-        self.idempotency_config = IdempotencyConfig(
-            event_key_jmespath="idempotency_key",
-            payload_validation_jmespath="event",
-            expires_after_seconds=idempotency_ttl_seconds,
-            raise_on_no_idempotency_key=True,
-        )
-        # Powertools configures the store lazily on the first call and flags it configured before
-        # it has read the key settings: batch threads racing that first call could hash the whole
-        # request instead of the key. Configure it here, once, before any thread runs.
-        idempotency_persistence.configure(self.idempotency_config, key_prefix="evreplay.ingest")
-        self._store_once = idempotent_function(
-            data_keyword_argument="request",
-            persistence_store=idempotency_persistence,
-            config=self.idempotency_config,
+        self.idempotent = IdempotentCall(
+            self._store_request,
+            idempotency_persistence,
+            idempotency_ttl_seconds,
             key_prefix="evreplay.ingest",
-        )(self._store_request)
+            payload_field="event",
+            key_field="idempotency_key",
+            in_flight_message="a request with this idempotency key is still in flight; retry later",
+            reused_message="this idempotency key was used with a different body",
+        )
 
     def ingest(self, event: Event, request_id: str = "") -> Outcome:
         """Store one validated event, at most once per idempotency key."""
         if event.idempotency_key is None:
             return self._store(event, request_id)
-        try:
-            stored = self._store_once(
-                request={"idempotency_key": event.idempotency_key, "event": event.content()},
-                event=event,
-                request_id=request_id,
-            )
-        except IdempotencyAlreadyInProgressError as exc:
-            raise Conflict(
-                "a request with this idempotency key is still in flight; retry later", field="idempotency_key"
-            ) from exc
-        except IdempotencyValidationError as exc:
-            raise IdempotencyKeyReused(
-                "this idempotency key was used with a different body", field="idempotency_key"
-            ) from exc
-        except IdempotencyPersistenceLayerError as exc:
-            raise StorageUnavailable("the idempotency store is unavailable; retry") from exc
+        stored = self.idempotent(
+            {"idempotency_key": event.idempotency_key, "event": event.content()},
+            event=event,
+            request_id=request_id,
+        )
         return Outcome(int(stored["status_code"]), dict(stored["body"]))
 
     def ingest_batch(
@@ -217,8 +192,8 @@ class Ingestor:
                 list(pool.map(run_group, groups.values()))
         return [result for result in results if result is not None]
 
-    def _store_request(self, request: dict[str, Any], event: Event, request_id: str) -> dict[str, Any]:
-        # Called through Powertools' idempotency wrapper, which hashes `request` (key and body)
+    def _store_request(self, call: dict[str, Any], event: Event, request_id: str) -> dict[str, Any]:
+        # Called through Powertools' idempotency wrapper, which hashes `call` (key and body)
         # and stores what this returns, so a retry gets exactly the first response back.
         outcome = self._store(event, request_id)
         return {"status_code": outcome.status_code, "body": outcome.body}

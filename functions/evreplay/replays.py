@@ -19,25 +19,18 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyPersistenceLayerError,
-    IdempotencyValidationError,
 )
 from botocore.exceptions import ClientError
 
 from evreplay.cursors import decode_cursor, encode_cursor
 from evreplay.errors import (
     Conflict,
-    IdempotencyKeyReused,
     InvalidReplayRequest,
     InvalidRequest,
     NotFound,
     StorageUnavailable,
 )
+from evreplay.idempotency import IdempotentCall
 from evreplay.observability import logger
 from evreplay.replay_request import ReplayRequest, parse_api_request, parse_replay_request
 from evreplay.replay_state import ReplayRecord, ReplayStateStore
@@ -99,18 +92,16 @@ class ReplayService:
         self._store = store
         self._max_limit = max_limit
         self._new_replay_id = new_replay_id
-        self.idempotency_config = IdempotencyConfig(
-            event_key_jmespath="idempotency_key",
-            payload_validation_jmespath="request",
-            expires_after_seconds=idempotency_ttl_seconds,
-            raise_on_no_idempotency_key=True,
-        )
-        self._start_once = idempotent_function(
-            data_keyword_argument="call",
-            persistence_store=idempotency_persistence,
-            config=self.idempotency_config,
+        self.idempotent = IdempotentCall(
+            self._start_call,
+            idempotency_persistence,
+            idempotency_ttl_seconds,
             key_prefix="evreplay.replay",
-        )(self._start_call)
+            payload_field="request",
+            key_field="Idempotency-Key",
+            in_flight_message="a replay with this Idempotency-Key is still starting; retry later",
+            reused_message="this Idempotency-Key was used with a different replay request",
+        )
 
     # ------------------------------------------------------------------ start
     def start(self, body: Any, requested_by: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
@@ -121,18 +112,7 @@ class ReplayService:
         if not idempotency_key.strip() or len(idempotency_key) > 256:
             raise InvalidRequest("Idempotency-Key must be 1-256 characters", field="Idempotency-Key")
         call = {"idempotency_key": idempotency_key, "request": request.as_dict()}
-        try:
-            started: dict[str, Any] = self._start_once(call=call, requested_by=requested_by)
-        except IdempotencyAlreadyInProgressError as exc:
-            raise Conflict(
-                "a replay with this Idempotency-Key is still starting; retry later", "Idempotency-Key"
-            ) from exc
-        except IdempotencyValidationError as exc:
-            raise IdempotencyKeyReused(
-                "this Idempotency-Key was used with a different replay request", field="Idempotency-Key"
-            ) from exc
-        except IdempotencyPersistenceLayerError as exc:
-            raise StorageUnavailable("the idempotency store is unavailable; retry") from exc
+        started = self.idempotent(call, requested_by=requested_by)
         return started
 
     def _start_call(self, call: dict[str, Any], requested_by: dict[str, Any]) -> dict[str, Any]:

@@ -68,5 +68,5 @@ def post_batch() -> Response:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    ingestor.idempotency_config.register_lambda_context(context)
+    ingestor.idempotent.register_lambda_context(context)
     return app.resolve(event, context)

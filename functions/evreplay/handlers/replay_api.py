@@ -97,5 +97,5 @@ def health() -> Response:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    service.idempotency_config.register_lambda_context(context)
+    service.idempotent.register_lambda_context(context)
     return app.resolve(event, context)

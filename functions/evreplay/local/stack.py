@@ -43,7 +43,7 @@ from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from evreplay import clients, settings
-from evreplay.local import moto_patches
+from evreplay.local import moto_patches, offline
 from evreplay.local.deploy import deploy_storage
 from evreplay.local.gateway import LocalGateway
 from evreplay.local.queue_driver import QueueDriver
@@ -55,9 +55,6 @@ MOTO_CONFIG: Any = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
 }
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-# Whatever the developer's shell holds must not send the local stack to a real account.
-_DROPPED_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 _SERVICES = ("s3", "dynamodb", "sqs", "stepfunctions", "lambda", "iam")
 _STARTUP_TIMEOUT_SECONDS = 20.0
 
@@ -140,20 +137,12 @@ def configure_environment(
     template: Template, aws_endpoint: str, aws_port: int, log_level: str, via_http: bool = False
 ) -> dict[str, str]:
     """The process environment every in-process function sees, set once."""
-    for name in (*_DROPPED_VARIABLES, "AWS_ENDPOINT_URL"):
-        os.environ.pop(name, None)
+    offline.isolate(template.region)
     environment = {
         **template.merged_environment(),
-        **FAKE_CREDENTIALS,
-        "AWS_DEFAULT_REGION": template.region,
-        "AWS_REGION": template.region,
         # moto's Step Functions interpreter calls Lambda and the SDK at http://localhost:$MOTO_PORT
         # when its calls are not intercepted in-process (--via-http).
         "MOTO_PORT": str(aws_port),
-        # A developer's ~/.aws/config (endpoints, roles, SSO) must not leak in.
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "AWS_EC2_METADATA_DISABLED": "true",
         # No X-Ray daemon and no CloudWatch here; EMF lines would only flood the console.
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true",
@@ -177,8 +166,8 @@ def aws_clients(endpoint: str | None, region: str) -> dict[str, Any]:
 
 def _session_credentials() -> dict[str, str]:
     return {
-        "aws_access_key_id": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        "aws_access_key_id": offline.FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": offline.FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     }
 
 

@@ -60,7 +60,7 @@ from botocore.exceptions import ClientError
 
 from evreplay import schemas
 from evreplay.cursors import decode_cursor, encode_cursor
-from evreplay.errors import EvReplayError, InvalidReplayMessage, InvalidRequest, StorageUnavailable
+from evreplay.errors import EvReplayError, InvalidReplayMessage, InvalidRequest, StorageUnavailable, aws_error_code
 from evreplay.event_ids import canonical_json, payload_sha256, sha256_hex
 from evreplay.index import deserialize
 from evreplay.observability import logger, metrics
@@ -323,10 +323,6 @@ class _Cancelled(Exception):
         self.items = items
 
 
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 class AggregateStore:
     """Reads and writes the aggregates table (layout in the module docstring)."""
 
@@ -384,8 +380,8 @@ class AggregateStore:
                     ExpressionAttributeValues={":t": {"S": c.event_time}},
                 )
             except ClientError as exc:
-                if _error_code(exc) != "ConditionalCheckFailedException":
-                    raise StorageUnavailable(f"could not update {attribute} ({_error_code(exc)}); retry") from exc
+                if aws_error_code(exc) != "ConditionalCheckFailedException":
+                    raise StorageUnavailable(f"could not update {attribute} ({aws_error_code(exc)}); retry") from exc
 
     def _put_marker(self, c: Contribution, sk: str, now: str, return_existing: bool = False) -> dict[str, Any]:
         put: dict[str, Any] = {
@@ -453,9 +449,9 @@ class AggregateStore:
                 self._ddb.transact_write_items(TransactItems=items)
                 return
             except ClientError as exc:
-                if _error_code(exc) != "TransactionCanceledException":
+                if aws_error_code(exc) != "TransactionCanceledException":
                     raise StorageUnavailable(
-                        f"could not write aggregates ({_error_code(exc) or 'error'}); retry"
+                        f"could not write aggregates ({aws_error_code(exc) or 'error'}); retry"
                     ) from exc
                 reasons = exc.response.get("CancellationReasons") or []
                 codes = [str(reason.get("Code", "None")) for reason in reasons] or ["Unknown"]
@@ -515,7 +511,7 @@ class AggregateStore:
         try:
             response: dict[str, Any] = self._ddb.query(**params)
         except ClientError as exc:
-            raise StorageUnavailable(f"could not read aggregates ({_error_code(exc) or 'error'}); retry") from exc
+            raise StorageUnavailable(f"could not read aggregates ({aws_error_code(exc) or 'error'}); retry") from exc
         return response
 
 

@@ -4,6 +4,8 @@ Retry/Catch match and as the `code` of an HTTP error body; HTTP statuses are map
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class EvReplayError(Exception):
     """Base class: something evreplay knows how to name."""
@@ -96,3 +98,8 @@ def http_status(error: EvReplayError) -> int:
 def error_body(error: EvReplayError) -> dict[str, object]:
     """The contract's error shape: {"error": {"code", "message", "field"}}."""
     return {"error": {"code": error.code, "message": error.message, "field": error.field}}
+
+
+def aws_error_code(exc: Any) -> str:
+    """The AWS error code of a botocore ClientError ("" when the response carries none)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))

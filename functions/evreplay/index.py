@@ -23,7 +23,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from evreplay.errors import StorageUnavailable
+from evreplay.errors import StorageUnavailable, aws_error_code
 
 ENTITY_PREFIX = "E#"
 OCCURRENCE_PREFIX = "T#"
@@ -118,10 +118,6 @@ class IndexRow:
         return asdict(self)
 
 
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 class EventIndex:
     """Reads and writes the index table."""
 
@@ -182,10 +178,10 @@ class EventIndex:
         try:
             self._ddb.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            if _error_code(exc) == "TransactionCanceledException":
+            if aws_error_code(exc) == "TransactionCanceledException":
                 reasons = [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
                 raise _Cancelled(reasons) from exc
-            raise StorageUnavailable(f"could not index the event ({_error_code(exc) or 'error'}); retry") from exc
+            raise StorageUnavailable(f"could not index the event ({aws_error_code(exc) or 'error'}); retry") from exc
 
     def occurrences(self, entity_id: str, event_ids: list[str], consistent: bool = False) -> dict[str, int]:
         """How many stored occurrences each event_id has for this entity (0 when unknown)."""
@@ -208,7 +204,7 @@ class EventIndex:
                 try:
                     response = self._ddb.batch_get_item(RequestItems=request)
                 except ClientError as exc:
-                    raise StorageUnavailable(f"could not read the registry ({_error_code(exc)})") from exc
+                    raise StorageUnavailable(f"could not read the registry ({aws_error_code(exc)})") from exc
                 for item in response.get("Responses", {}).get(self.table, []):
                     counts[item["event_id"]["S"]] = int(item["occurrences"]["N"])
                 request = response.get("UnprocessedKeys") or {}
@@ -239,7 +235,7 @@ class EventIndex:
         try:
             response = self._ddb.query(**params)
         except ClientError as exc:
-            raise StorageUnavailable(f"could not query the index ({_error_code(exc) or 'error'})") from exc
+            raise StorageUnavailable(f"could not query the index ({aws_error_code(exc) or 'error'})") from exc
         rows = [IndexRow.from_item(item) for item in response.get("Items", [])]
         return rows, response.get("LastEvaluatedKey")
 

@@ -20,16 +20,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from evreplay.errors import StorageUnavailable
+from evreplay.errors import StorageUnavailable, aws_error_code
 from evreplay.index import deserialize, serialize
 
 MARKER_PREFIX = "R#"
 ENTITY_PREFIX = "ENTITY#"
 ALL_REPLAYS = "REPLAYS"
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _plain(value: Any) -> Any:
@@ -86,9 +82,9 @@ class ReplayStateStore:
                 ExpressionAttributeValues={":sk": {"S": row_sk}},
             )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if aws_error_code(exc) == "ConditionalCheckFailedException":
                 return False
-            raise StorageUnavailable(f"could not write a duplicate marker ({_code(exc) or 'error'})") from exc
+            raise StorageUnavailable(f"could not write a duplicate marker ({aws_error_code(exc) or 'error'})") from exc
         return True
 
     def held_by_other(self, replay_id: str, event_id: str, row_sk: str) -> bool:
@@ -101,7 +97,7 @@ class ReplayStateStore:
                 ProjectionExpression="claimed_by",
             )
         except ClientError as exc:
-            raise StorageUnavailable(f"could not read a duplicate marker ({_code(exc) or 'error'})") from exc
+            raise StorageUnavailable(f"could not read a duplicate marker ({aws_error_code(exc) or 'error'})") from exc
         item = response.get("Item")
         return bool(item) and item["claimed_by"]["S"] != row_sk
 
@@ -130,7 +126,7 @@ class ReplayStateStore:
                 time.sleep(0.1)
                 response = self._ddb.batch_write_item(RequestItems=unprocessed)
         except ClientError as exc:
-            raise StorageUnavailable(f"could not record the replay ({_code(exc) or 'error'})") from exc
+            raise StorageUnavailable(f"could not record the replay ({aws_error_code(exc) or 'error'})") from exc
         if response.get("UnprocessedItems"):
             raise StorageUnavailable("could not record the replay (writes kept coming back unprocessed)")
 
@@ -151,7 +147,7 @@ class ReplayStateStore:
         try:
             response = self._ddb.query(**params)
         except ClientError as exc:
-            raise StorageUnavailable(f"could not list replays ({_code(exc) or 'error'})") from exc
+            raise StorageUnavailable(f"could not list replays ({aws_error_code(exc) or 'error'})") from exc
         records = []
         for item in response.get("Items", []):
             plain = _plain(deserialize(item))

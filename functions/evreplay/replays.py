@@ -29,6 +29,7 @@ from evreplay.errors import (
     InvalidRequest,
     NotFound,
     StorageUnavailable,
+    aws_error_code,
 )
 from evreplay.idempotency import IdempotentCall
 from evreplay.observability import logger
@@ -299,7 +300,7 @@ class ReplayService:
 
 
 def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "error"))
+    return aws_error_code(exc) or "error"
 
 
 def _requested_by(execution_input: Any) -> Any:

@@ -45,6 +45,6 @@ def stepfunctions() -> Any:
 
 
 def reset_clients() -> None:
-    """Drop cached clients (tests start a fresh moto for every test)."""
+    """Drop cached clients, and with them any event hooks a test registered on them. The session
+    stays: it holds botocore's parsed service data, which never changes within a process."""
     client.cache_clear()
-    _session.cache_clear()

@@ -51,16 +51,23 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.exceptions import ClientError
 
 from evreplay import schemas
 from evreplay.cursors import decode_cursor, encode_cursor
-from evreplay.errors import EvReplayError, InvalidReplayMessage, InvalidRequest, StorageUnavailable, aws_error_code
+from evreplay.errors import (
+    AWS_CALL_ERRORS,
+    EvReplayError,
+    InvalidReplayMessage,
+    InvalidRequest,
+    StorageUnavailable,
+    aws_error_code,
+)
 from evreplay.event_ids import canonical_json, payload_sha256, sha256_hex
 from evreplay.index import deserialize
 from evreplay.observability import logger, metrics
@@ -279,8 +286,11 @@ def parse_list_query(params: dict[str, str]) -> ListQuery:
     """GET /aggregates query string, checked against aggregates_query.schema.json."""
     values: dict[str, Any] = dict(params)
     limit = values.get("limit")
-    if isinstance(limit, str) and limit.strip().isdigit():
-        values["limit"] = int(limit)
+    # isascii(): "²".isdigit() is True but int("²") fails; a 5 000-digit value fails int() too. Either
+    # stays a string, and the schema names `limit`.
+    if isinstance(limit, str) and limit.strip().isascii() and limit.strip().isdigit():
+        with suppress(ValueError):
+            values["limit"] = int(limit)
     schemas.check(schemas.AGGREGATES_QUERY, values)
     day = values.get("day")
     if day is not None:
@@ -379,7 +389,7 @@ class AggregateStore:
                     ExpressionAttributeNames={"#t": attribute},
                     ExpressionAttributeValues={":t": {"S": c.event_time}},
                 )
-            except ClientError as exc:
+            except AWS_CALL_ERRORS as exc:
                 if aws_error_code(exc) != "ConditionalCheckFailedException":
                     raise StorageUnavailable(f"could not update {attribute} ({aws_error_code(exc)}); retry") from exc
 
@@ -448,7 +458,7 @@ class AggregateStore:
             try:
                 self._ddb.transact_write_items(TransactItems=items)
                 return
-            except ClientError as exc:
+            except AWS_CALL_ERRORS as exc:
                 if aws_error_code(exc) != "TransactionCanceledException":
                     raise StorageUnavailable(
                         f"could not write aggregates ({aws_error_code(exc) or 'error'}); retry"
@@ -487,6 +497,22 @@ class AggregateStore:
         next_cursor = encode_cursor({"sk": page[-1]["sk"]["S"]}) if len(items) > limit else None
         return [AggregateVersion.from_item(item) for item in page], next_cursor
 
+    def version(self, entity_id: str, day: str, replay_id: str) -> AggregateVersion | None:
+        """One version, or None. A Query on the exact key (one item read) rather than GetItem:
+        the aggregates API's role is allowed Query only."""
+        response = self._query(
+            {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk AND sk = :sk",
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": partition_key(entity_id)},
+                    ":sk": {"S": version_sk(day, replay_id)},
+                },
+            }
+        )
+        items = response.get("Items", [])
+        return AggregateVersion.from_item(items[0]) if items else None
+
     def markers(self, entity_id: str, day: str, replay_id: str) -> Iterator[dict[str, Any]]:
         """Every applied-marker of one version, sorted by event_id (then seq)."""
         params: dict[str, Any] = {
@@ -510,7 +536,7 @@ class AggregateStore:
     def _query(self, params: dict[str, Any]) -> dict[str, Any]:
         try:
             response: dict[str, Any] = self._ddb.query(**params)
-        except ClientError as exc:
+        except AWS_CALL_ERRORS as exc:
             raise StorageUnavailable(f"could not read aggregates ({aws_error_code(exc) or 'error'}); retry") from exc
         return response
 

@@ -6,6 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+# What a botocore call raises once its own retries are spent: an error answer from the service
+# (ClientError), or no answer at all (BotoCoreError: connect/read timeouts, connection errors).
+# Adapters catch both and name them; a timeout must reach the caller as retryable, never as a 500.
+AWS_CALL_ERRORS = (ClientError, BotoCoreError)
+
 
 class EvReplayError(Exception):
     """Base class: something evreplay knows how to name."""
@@ -45,6 +52,12 @@ class InvalidReplayMessage(InvalidRequest):
 
 class NotFound(EvReplayError):
     code = "NotFound"
+
+
+class VersionNotFound(NotFound):
+    """An aggregate version (entity, day, replay_id) that does not exist (404)."""
+
+    code = "VersionNotFound"
 
 
 class Conflict(EvReplayError):
@@ -101,5 +114,9 @@ def error_body(error: EvReplayError) -> dict[str, object]:
 
 
 def aws_error_code(exc: Any) -> str:
-    """The AWS error code of a botocore ClientError ("" when the response carries none)."""
-    return str(exc.response.get("Error", {}).get("Code", ""))
+    """The AWS error code of a botocore ClientError ("" when the response carries none); for an
+    error without an answer (a timeout), its class name, e.g. "ReadTimeoutError"."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return type(exc).__name__
+    return str(response.get("Error", {}).get("Code", ""))

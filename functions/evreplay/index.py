@@ -11,19 +11,34 @@ One partition per entity (`pk = "E#" + entity_id`) holds two kinds of item:
   transaction as their occurrence row, so the count and the rows never disagree. The replay
   workflow reads it to know which event_ids need a per-replay duplicate check.
 
+Occurrence rows also carry the keys of two global secondary indexes (investigation reads, no
+scan anywhere; `evreplay.investigation` reads them):
+
+- `LagByTypeDay`: partition `lag_pk = "<source>#<event_type>#<UTC day of event_time>"`, sorted by
+  `ingest_lag_ms` (a number), projecting event_id, entity_id, event_time, ingest_time and status:
+  lag percentiles, the latest arrivals and per-day/hour volume of one stream read one partition.
+  source and event_type cannot contain `#`, so the partition key is unambiguous;
+- `DuplicatesByIngestDay`, sparse: only DUPLICATE rows carry `dup_pk = "DUP#<UTC day of
+  ingest_time>"` and `dup_sk = "<source>#<ingest_time>"` (so `source=` is a begins_with key
+  condition), projecting entity_id, event_id and event_type.
+
 A hot entity is bounded by one partition's throughput: 1 000 write units/s, i.e. about 500
-ingests/s per entity (each ingest is a two-item transaction), and 3 000 read units/s.
+ingests/s per entity (each ingest is a two-item transaction), and 3 000 read units/s. The indexes
+add their own bound: a GSI partition takes about 1 000 writes/s, so one (source, event_type) stream
+above ~1 000 arrivals/s per event day, or more than ~1 000 duplicate arrivals/s overall, throttles
+the index and, through it, ingest (DynamoDB back-pressures table writes when a GSI cannot keep up).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
 
-from evreplay.errors import StorageUnavailable, aws_error_code
+from evreplay.errors import AWS_CALL_ERRORS, StorageUnavailable, aws_error_code
+from evreplay.times import utc_day
 
 ENTITY_PREFIX = "E#"
 OCCURRENCE_PREFIX = "T#"
@@ -31,6 +46,15 @@ REGISTRY_PREFIX = "I#"
 
 ACCEPTED = "ACCEPTED"
 DUPLICATE = "DUPLICATE"
+
+# Global secondary indexes (template.yaml, EventIndexTable) and the attributes that key them.
+LAG_INDEX = "LagByTypeDay"
+LAG_PK = "lag_pk"
+LAG_SK = "ingest_lag_ms"
+DUPLICATES_INDEX = "DuplicatesByIngestDay"
+DUP_PK = "dup_pk"
+DUP_SK = "dup_sk"
+DUPLICATE_PARTITION_PREFIX = "DUP#"
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -63,6 +87,21 @@ def window_condition(entity_id: str, start_time: str, end_time: str) -> dict[str
     }
 
 
+def lag_partition(source: str, event_type: str, day: str) -> str:
+    """LagByTypeDay partition of one stream's UTC event day."""
+    return f"{source}#{event_type}#{day}"
+
+
+def duplicate_partition(day: str) -> str:
+    """DuplicatesByIngestDay partition of one UTC ingest day."""
+    return DUPLICATE_PARTITION_PREFIX + day
+
+
+def duplicate_sort_prefix(source: str) -> str:
+    """Every DuplicatesByIngestDay sort key of a source starts with this."""
+    return source + "#"
+
+
 def serialize(item: dict[str, Any]) -> dict[str, Any]:
     return {key: _serializer.serialize(value) for key, value in item.items() if value is not None}
 
@@ -93,7 +132,16 @@ class IndexRow:
         return occurrence_sk(self.event_time, self.event_id, self.arrival_id)
 
     def to_item(self) -> dict[str, Any]:
-        return serialize({"pk": entity_pk(self.entity_id), "sk": self.sk, **asdict(self)})
+        return serialize({"pk": entity_pk(self.entity_id), "sk": self.sk, **asdict(self), **self.index_keys()})
+
+    def index_keys(self) -> dict[str, str]:
+        """The secondary-index keys this row carries (module docstring); DUPLICATE rows only are in
+        the sparse duplicates index."""
+        keys = {LAG_PK: lag_partition(self.source, self.event_type, utc_day(self.event_time))}
+        if self.status == DUPLICATE:
+            keys[DUP_PK] = duplicate_partition(utc_day(self.ingest_time))
+            keys[DUP_SK] = duplicate_sort_prefix(self.source) + self.ingest_time
+        return keys
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> IndexRow:
@@ -125,10 +173,12 @@ class EventIndex:
         self._ddb = dynamodb_client
         self.table = table
 
-    def record(self, row: IndexRow) -> str:
+    def record(self, row: IndexRow, also: Callable[[str], list[dict[str, Any]]] | None = None) -> str:
         """Index one arrival and return its status: ACCEPTED for the entity's first occurrence of
         this event_id, DUPLICATE otherwise. Both the registry and the row change in one
-        transaction, so a failure leaves neither."""
+        transaction, so a failure leaves neither. `also(status)` adds items written in the same
+        transaction (a keyed request's receipt, evreplay.receipts)."""
+        extra = also or (lambda status: [])
         pk = {"S": entity_pk(row.entity_id)}
         registry_key = {"pk": pk, "sk": {"S": registry_sk(row.event_id)}}
         first = {
@@ -144,7 +194,7 @@ class EventIndex:
             }
         }
         try:
-            self._transact([first, self._put_row(row, ACCEPTED)])
+            self._transact([first, self._put_row(row, ACCEPTED), *extra(ACCEPTED)])
             return ACCEPTED
         except _Cancelled as cancelled:
             if cancelled.reasons[:1] != ["ConditionalCheckFailed"]:
@@ -159,7 +209,7 @@ class EventIndex:
             }
         }
         try:
-            self._transact([again, self._put_row(row, DUPLICATE)])
+            self._transact([again, self._put_row(row, DUPLICATE), *extra(DUPLICATE)])
         except _Cancelled as cancelled:
             raise StorageUnavailable("could not index the duplicate (transaction cancelled); retry") from cancelled
         return DUPLICATE
@@ -177,7 +227,7 @@ class EventIndex:
     def _transact(self, items: list[dict[str, Any]]) -> None:
         try:
             self._ddb.transact_write_items(TransactItems=items)
-        except ClientError as exc:
+        except AWS_CALL_ERRORS as exc:
             if aws_error_code(exc) == "TransactionCanceledException":
                 reasons = [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
                 raise _Cancelled(reasons) from exc
@@ -203,7 +253,7 @@ class EventIndex:
             while request:
                 try:
                     response = self._ddb.batch_get_item(RequestItems=request)
-                except ClientError as exc:
+                except AWS_CALL_ERRORS as exc:
                     raise StorageUnavailable(f"could not read the registry ({aws_error_code(exc)})") from exc
                 for item in response.get("Responses", {}).get(self.table, []):
                     counts[item["event_id"]["S"]] = int(item["occurrences"]["N"])
@@ -234,7 +284,7 @@ class EventIndex:
             params["ExclusiveStartKey"] = exclusive_start_key
         try:
             response = self._ddb.query(**params)
-        except ClientError as exc:
+        except AWS_CALL_ERRORS as exc:
             raise StorageUnavailable(f"could not query the index ({aws_error_code(exc) or 'error'})") from exc
         rows = [IndexRow.from_item(item) for item in response.get("Items", [])]
         return rows, response.get("LastEvaluatedKey")

@@ -1,4 +1,5 @@
-"""GET /aggregates: an entity's aggregate versions (one per replay and UTC day), paginated."""
+"""GET /aggregates: an entity's aggregate versions (one per replay and UTC day), paginated; GET /aggregates/diff:
+what changed between two of them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from evreplay import clients
+from evreplay.aggregate_diff import diff_versions, parse_diff_query
 from evreplay.aggregates import AggregateStore, parse_list_query
 from evreplay.api import install_error_handlers, json_response
 from evreplay.observability import logger, metrics, tracer
@@ -17,7 +19,8 @@ from evreplay.settings import get_settings
 settings = get_settings()
 app = APIGatewayRestResolver()
 install_error_handlers(app)
-store = AggregateStore(clients.dynamodb(), settings.require("aggregates_table"))
+dynamodb = clients.dynamodb()
+store = AggregateStore(dynamodb, settings.require("aggregates_table"))
 
 
 @app.get("/aggregates")
@@ -26,6 +29,13 @@ def list_aggregates() -> Response:
     query = parse_list_query(app.current_event.query_string_parameters or {})
     versions, next_cursor = store.list_versions(query.entity_id, query.day, query.limit, query.cursor)
     return json_response(200, {"items": [version.public() for version in versions], "next_cursor": next_cursor})
+
+
+@app.get("/aggregates/diff")
+@tracer.capture_method
+def diff_aggregates() -> Response:
+    query = parse_diff_query(app.current_event.query_string_parameters or {})
+    return json_response(200, diff_versions(store, query))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

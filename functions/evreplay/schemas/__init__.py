@@ -20,6 +20,11 @@ EVENT_BATCH = "event_batch"
 REPLAY_REQUEST = "replay_request"
 REPLAY_MESSAGE = "replay_message"
 AGGREGATES_QUERY = "aggregates_query"
+AGGREGATES_DIFF_QUERY = "aggregates_diff_query"
+LAG_QUERY = "lag_query"
+VOLUME_QUERY = "volume_query"
+GAPS_QUERY = "gaps_query"
+DUPLICATES_QUERY = "duplicates_query"
 
 
 @cache
@@ -70,6 +75,15 @@ def _describe(error: ValidationError, prefix: str) -> tuple[str, str]:
     if error.validator in ("minLength", "maxLength", "minItems", "maxItems", "minimum", "maximum"):
         return field, f"{leaf} violates {error.validator} {error.validator_value}"
     return field, f"{leaf}: {error.message}"
+
+
+def check_property(name: str, property_name: str, value: Any, field: str) -> None:
+    """Check one value against one property of a schema: for a value that arrives elsewhere than in
+    the body it stands for (the Idempotency-Key header for the `idempotency_key` field)."""
+    subschema = load(name)["properties"][property_name]
+    error = best_match(Draft202012Validator(subschema).iter_errors(value))
+    if error is not None:
+        raise InvalidRequest(_describe(error, field)[1], field=field)
 
 
 def check(name: str, instance: Any, prefix: str = "", error_class: type[InvalidRequest] = InvalidRequest) -> None:

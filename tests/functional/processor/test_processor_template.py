@@ -39,12 +39,16 @@ def test_processor_reads_raw_objects_and_writes_only_the_aggregates_table(templa
     }
     raw = template.get_att("RawBucket", "Arn") + "/raw/*"
     table = template.get_att("AggregatesTable", "Arn")
+    queue = template.get_att("ReplayQueue", "Arn")  # its trigger's polling, on this queue only
 
     assert granted == {
         ("s3:GetObject", raw),
         ("dynamodb:PutItem", table),
         ("dynamodb:UpdateItem", table),
         ("dynamodb:ConditionCheckItem", table),
+        ("sqs:ReceiveMessage", queue),
+        ("sqs:DeleteMessage", queue),
+        ("sqs:GetQueueAttributes", queue),
     }
     assert set(template.function_environment("ProcessorFunction")) >= {"RAW_BUCKET", "AGGREGATES_TABLE"}
     assert "INDEX_TABLE" not in template.function_environment("ProcessorFunction")

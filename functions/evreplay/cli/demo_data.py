@@ -11,6 +11,17 @@
 
 Times are on "the demo day" (yesterday, UTC) so every event is in the past and the ingest lag
 is real.
+
+`incident()` adds the traffic the demo then investigates, each with something worth finding:
+- a missing hour: the shop's POS terminals report a sale every half hour, except that the
+  network was down from 13:00 to 14:00 (no sales at all: an EMPTY hour), one terminal came back
+  at 14:00 (a LOW hour) and the others, pos-terminal-7 among them, only at 15:00 (its gap is
+  13:00-15:00);
+- a late batch: today's iOS screen views arrive within seconds, but one phone that was offline
+  syncs its screen views from hours ago;
+- a duplicate storm: a lobby kiosk's SDK resends the same two page views a dozen times each;
+- an event added between two replays: a refund for Alice's order arrives after her day was
+  replayed, so replaying the day again changes its numbers (the diff shows why).
 """
 
 from __future__ import annotations
@@ -134,3 +145,120 @@ def build(day: date | None = None) -> DemoData:
     )
     invalid = _event("web", "page_view", BOB, f"{d.isoformat()}T09:20:00", {"path": "/thanks"})
     return DemoData(d, on_time, late, producer_retry, double_beacon, idempotent, invalid)
+
+
+# ---------------------------------------------------------------- the incident (investigated at the end)
+CAROL = "customer-carol"  # her phone was offline: the late batch
+KIOSK = "kiosk-lobby-3"  # its SDK resends: the duplicate storm
+STORE_TERMINALS = ("pos-terminal-5", "pos-terminal-6", TERMINAL)
+SALE_MINUTES = {"pos-terminal-5": (5, 35), "pos-terminal-6": (15, 45), TERMINAL: (20, 50)}
+OUTAGE_HOUR = 13  # no terminal reports: an EMPTY hour
+RECOVERY_HOUR = 14  # only pos-terminal-5 is back: a LOW hour; the others return at 15:00
+LIVE_USERS = 8
+LIVE_VIEWS_PER_USER = 4
+LATE_VIEWS = 6
+STORM_EVENTS = 2
+STORM_RESENDS = 12  # each storm event arrives 1 + 12 times
+LAG_STREAM = ("ios_app", "screen_view")
+SALES_STREAM = ("pos", "sale")
+
+
+@dataclass(frozen=True)
+class Incident:
+    day: date  # the demo day: store sales, the kiosk's events, the added event
+    now: datetime  # when the live stream was generated
+    store_sales: list[dict[str, Any]]
+    live: list[dict[str, Any]]  # screen views from the last seconds
+    late: list[dict[str, Any]]  # one phone's screen views, hours old
+    storm: list[dict[str, Any]]  # each storm event 1 + STORM_RESENDS times, in arrival order
+    added: dict[str, Any]  # arrives between the two replays that get diffed
+
+    @property
+    def today(self) -> date:
+        """The UTC day of `now`: the live stream's event day and everything's arrival day."""
+        return self.now.date()
+
+    @property
+    def lag_is_separable(self) -> bool:
+        """Minutes after UTC midnight the late batch cannot be much later than the live stream."""
+        midnight = datetime(self.today.year, self.today.month, self.today.day, tzinfo=UTC)
+        return self.now - midnight >= timedelta(minutes=10)
+
+    @property
+    def storm_duplicates(self) -> int:
+        return len(self.storm) - STORM_EVENTS
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def incident(day: date, now: datetime | None = None) -> Incident:
+    """Build right before sending: the live stream's lags are the seconds since `now`."""
+    moment = now or datetime.now(UTC)
+    midnight = datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+
+    store_sales: list[dict[str, Any]] = []
+    for hour in range(24):
+        for terminal in STORE_TERMINALS:
+            if hour == OUTAGE_HOUR or (hour == RECOVERY_HOUR and terminal != STORE_TERMINALS[0]):
+                continue
+            for minute in SALE_MINUTES[terminal]:
+                number = len(store_sales) + 1
+                store_sales.append(
+                    _event(
+                        "pos",
+                        "sale",
+                        terminal,
+                        _at(day, hour, minute, 0),
+                        {"receipt": f"s-{number:04d}", "amount": round(3.5 + (number % 7) * 1.25, 2)},
+                        event_id=f"{terminal}-s-{number:04d}",
+                    )
+                )
+
+    live: list[dict[str, Any]] = []
+    for user in range(1, LIVE_USERS + 1):
+        for view in range(LIVE_VIEWS_PER_USER):
+            seconds_ago = 0.2 + ((user * LIVE_VIEWS_PER_USER + view) * 0.37) % 3
+            live.append(
+                _event(
+                    "ios_app",
+                    "screen_view",
+                    f"ios-user-{user:02d}",
+                    _utc(max(midnight, moment - timedelta(seconds=seconds_ago))),
+                    {"screen": ("home", "search", "product", "cart")[view]},
+                    event_id=f"ios-u{user:02d}-v{view}",
+                )
+            )
+    late = [
+        _event(
+            "ios_app",
+            "screen_view",
+            CAROL,
+            _utc(max(midnight + timedelta(seconds=view), moment - timedelta(hours=3) + timedelta(minutes=2 * view))),
+            {"screen": ("home", "search", "product", "product", "cart", "checkout")[view], "offline": True},
+            event_id=f"ios-carol-v{view}",
+        )
+        for view in range(LATE_VIEWS)
+    ]
+    storm = [
+        _event(
+            "kiosk",
+            "page_view",
+            KIOSK,
+            _at(day, 10, 15 + number, 0),
+            {"path": ("/", "/opening-hours")[number]},
+            event_id=f"kiosk3-pv-{number}",
+        )
+        for number in range(STORM_EVENTS)
+        for _ in range(1 + STORM_RESENDS)
+    ]
+    added = _event(
+        "checkout",
+        "refund",
+        ALICE,
+        _at(day, 21, 10, 0),
+        {"order_id": "o-1001", "amount": 17.8, "reason": "damaged"},
+        event_id="chk-refund-o-1001",
+    )
+    return Incident(day, moment, store_sales, live, late, storm, added)

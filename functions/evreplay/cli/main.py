@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from evreplay.cli import commands
+from evreplay.cli import commands, investigate
 from evreplay.cli.client import DEFAULT_API_URL, ApiClient, ApiError
 from evreplay.cli.output import Output
 
@@ -162,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     aggregates.add_argument("--entity-id", required=True)
     aggregates.add_argument("--day", help="YYYY-MM-DD (UTC)")
 
+    investigate.add_parsers(sub, api)
+
     demo = sub.add_parser("demo", parents=[api], help="start a local stack, ingest a small data set, replay, show")
     demo.add_argument(
         "--use-running", action="store_true", help="run against --api-url instead of starting a local stack"
@@ -220,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from evreplay.cli.demo import run_demo
 
             return run_demo(args, client, out)
+        if args.command == "investigate":
+            return investigate.COMMANDS[args.investigate_command](args, client, out)
         command = _COMMANDS[(args.command, getattr(args, "replay_command", None))]
         return command(args, client, out)
     except ApiError as error:

@@ -1,7 +1,8 @@
 """Create the template's storage and queues in moto (or any AWS endpoint the clients point at).
 
-Only what the local stack needs is created: buckets, tables, queues. IAM, log groups, alarms and
-the API itself have no local counterpart (the local server routes requests from the template);
+Only what the local stack needs is created: buckets, tables, queues. IAM, log groups, alarms, the
+dashboard, the Glue catalog (Athena) and the API itself have no local counterpart (the local server
+routes requests from the template; resources are picked by type, so any other type is skipped);
 Lambda functions and state machines are created by `evreplay.local.workflow`.
 """
 

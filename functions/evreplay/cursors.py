@@ -14,6 +14,9 @@ from typing import Any
 from evreplay.errors import InvalidRequest
 
 MAX_CURSOR_CHARS = 4096
+# DynamoDB's limit for a sort key: a longer value in an ExclusiveStartKey is a ValidationException
+# there (a 503 here), so it is refused as the caller's mistake first.
+MAX_KEY_BYTES = 1024
 
 
 def encode_cursor(position: dict[str, Any] | None) -> str | None:
@@ -36,5 +39,7 @@ def decode_cursor(cursor: str | None, required_keys: tuple[str, ...]) -> dict[st
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise invalid from exc
     if not isinstance(position, dict) or any(not isinstance(position.get(key), str) for key in required_keys):
+        raise invalid
+    if any(len(position[key].encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES for key in required_keys):
         raise invalid
     return position

@@ -3,7 +3,9 @@
 Order of writes: the raw object first (conditional, never overwritten), then the index
 transaction. An index row therefore never points at a missing object. If the index write
 fails, the raw object stays behind unindexed (the one acceptable leftover) and the caller
-gets a retryable 503; a retry stores a new object and indexes that one.
+gets a retryable 503; a retry stores a new object and indexes that one. A request with an
+idempotency key writes its receipt in the index transaction (evreplay.receipts), so running it
+again after a failure that hid its success answers the first response and stores nothing.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from evreplay.errors import (
     InvalidRequest,
     error_body,
 )
-from evreplay.event_ids import derive_event_id, payload_sha256
+from evreplay.event_ids import canonical_json, derive_event_id, payload_sha256, sha256_hex
 from evreplay.idempotency import IdempotentCall
 from evreplay.index import DUPLICATE, EventIndex, IndexRow
 from evreplay.observability import logger, metrics
 from evreplay.raw_store import RawStore, raw_key
+from evreplay.receipts import Receipts
 from evreplay.times import InvalidTimestamp, format_utc, parse_rfc3339, utc_now
 
 BATCH_WORKERS = 16
@@ -81,6 +84,10 @@ def parse_event(
         raise InvalidRequest(f"event_time is more than {max_future_seconds} s in the future", field=field)
     event_time = format_utc(moment)
     body_key = body.get("idempotency_key")
+    if header_key is not None:
+        # The header is the body field sent another way: the same rules (an empty one used to reach
+        # Powertools as "no key" and fail with a 500).
+        schemas.check_property(schemas.EVENT, "idempotency_key", header_key, field="Idempotency-Key")
     if header_key is not None and body_key is not None and header_key != body_key:
         raise InvalidRequest(
             "Idempotency-Key header and idempotency_key field disagree",
@@ -126,10 +133,12 @@ class Ingestor:
         idempotency_persistence: DynamoDBPersistenceLayer,
         idempotency_ttl_seconds: int,
         clock: Callable[[], datetime] = utc_now,
+        receipts: Receipts | None = None,
     ) -> None:
         self._raw = raw_store
         self._index = index
         self._clock = clock
+        self._receipts = receipts
         self.idempotent = IdempotentCall(
             self._store_request,
             idempotency_persistence,
@@ -199,6 +208,18 @@ class Ingestor:
         return {"status_code": outcome.status_code, "body": outcome.body}
 
     def _store(self, event: Event, request_id: str) -> Outcome:
+        receipts, idempotency_key = self._receipts, event.idempotency_key
+        digest = ""
+        if receipts is not None and idempotency_key is not None:
+            digest = sha256_hex(canonical_json(event.content()))
+            earlier = receipts.find(idempotency_key)
+            if earlier is not None:
+                if earlier.content_sha256 != digest:
+                    raise IdempotencyKeyReused(
+                        "this idempotency key was used with a different body", field="idempotency_key"
+                    )
+                logger.info("answered from the request's receipt", extra={"event_id": earlier.body.get("event_id")})
+                return Outcome(201, earlier.body)
         now = self._clock()
         ingest_time = format_utc(now)
         arrival_id = new_arrival_id(now)
@@ -235,7 +256,13 @@ class Ingestor:
             event_type=event.event_type,
             payload_sha256=payload_sha256(event.payload),
         )
-        status = self._index.record(row)
+
+        def receipt(status: str) -> list[dict[str, Any]]:
+            if receipts is None or idempotency_key is None:
+                return []
+            return [receipts.put(idempotency_key, digest, self._answer(event, status, ingest_time, lag_ms, key))]
+
+        status = self._index.record(row, receipt)
         metrics.add_metric(name="IngestCount", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="IngestLagMs", unit=MetricUnit.Milliseconds, value=lag_ms)
         if status == DUPLICATE:
@@ -244,15 +271,16 @@ class Ingestor:
             "event stored",
             extra={"event_id": event.event_id, "entity_id": event.entity_id, "status": status, "s3_key": key},
         )
-        return Outcome(
-            201,
-            {
-                "event_id": event.event_id,
-                "status": status,
-                "entity_id": event.entity_id,
-                "event_time": event.event_time,
-                "ingest_time": ingest_time,
-                "ingest_lag_ms": lag_ms,
-                "s3_key": key,
-            },
-        )
+        return Outcome(201, self._answer(event, status, ingest_time, lag_ms, key))
+
+    @staticmethod
+    def _answer(event: Event, status: str, ingest_time: str, lag_ms: int, s3_key: str) -> dict[str, Any]:
+        return {
+            "event_id": event.event_id,
+            "status": status,
+            "entity_id": event.entity_id,
+            "event_time": event.event_time,
+            "ingest_time": ingest_time,
+            "ingest_lag_ms": lag_ms,
+            "s3_key": s3_key,
+        }

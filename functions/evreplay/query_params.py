@@ -32,6 +32,9 @@ def integer(params: Params, name: str, default: int, minimum: int, maximum: int)
     if value is None or value == "":
         return default
     try:
+        # int() alone also reads other scripts' digits ("١٠" is 10); the API speaks ASCII.
+        if not value.isascii():
+            raise ValueError(value)
         number = int(value)
     except ValueError as exc:
         raise InvalidRequest(f"{name} must be an integer", field=name) from exc

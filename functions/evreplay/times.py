@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 
 # RFC 3339 date-time: the offset is mandatory (Z or ±hh:mm); fractions up to nanoseconds are
 # accepted and truncated to microseconds. `T` or a space may separate date and time (RFC 3339 §5.6 note).
+# ASCII digits only: `\d` alone would also match other scripts' digits.
 _RFC3339 = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2})(?:\.(?P<frac>\d{1,9}))?"
-    r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})$"
+    r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})$",
+    re.ASCII,
 )
-
-_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 class InvalidTimestamp(ValueError):
@@ -37,16 +37,24 @@ def parse_rfc3339(value: str) -> datetime:
     text = f"{match['date']}T{match['time']}.{frac}{offset}"
     try:
         parsed = datetime.fromisoformat(text)
+        # 0001-01-01T00:00:00+01:00 is a valid RFC 3339 time whose UTC instant is before year 1.
+        return parsed.astimezone(UTC)
     except ValueError as exc:
         raise InvalidTimestamp(f"not a valid date or time: {exc}") from exc
-    return parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise InvalidTimestamp("time is outside years 0001-9999 once converted to UTC") from exc
 
 
 def format_utc(moment: datetime) -> str:
     """Fixed-width UTC form used everywhere we store or compare times."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime")
-    return moment.astimezone(UTC).strftime(_FORMAT)
+    # Not strftime("%Y"): it gives "99", not "0099", for years before 1000 on Linux.
+    utc = moment.astimezone(UTC)
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
+        f".{utc.microsecond:06d}Z"
+    )
 
 
 def normalize(value: str) -> str:

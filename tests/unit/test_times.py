@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 
 import pytest
-from evreplay.times import InvalidTimestamp, normalize
+from evreplay.times import InvalidTimestamp, format_utc, normalize, parse_rfc3339
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 def test_same_instant_with_different_offsets_normalizes_identically():
@@ -52,3 +55,39 @@ def test_string_order_equals_time_order_across_offsets():
     by_string = sorted(instants, key=normalize)
 
     assert [parse_rfc3339(v) for v in by_string] == [parse_rfc3339(v) for v in by_time]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0001-01-01T00:00:00+01:00",
+        "0001-01-01T00:59:59.999+01:00",
+        "9999-12-31T23:59:59-00:01",
+        "0000-01-01T00:00:00Z",
+    ],
+)
+def test_times_outside_what_utc_can_hold_are_invalid_not_a_crash(value):
+    # Valid RFC 3339, but the UTC instant is before year 1 or after 9999 (it was an OverflowError).
+    with pytest.raises(InvalidTimestamp):
+        normalize(value)
+
+
+def test_other_scripts_digits_are_rejected():
+    with pytest.raises(InvalidTimestamp, match="not an RFC 3339"):
+        normalize("\u0662\u0660\u0662\u0665-12-28T00:00:00Z")
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)))
+def test_stored_form_is_fixed_width_and_round_trips_for_every_year(moment):
+    # strftime("%Y") wrote "99" for year 99, breaking both.
+    stored = format_utc(moment)
+
+    assert len(stored) == 27
+    assert parse_rfc3339(stored) == moment
+
+
+@given(st.lists(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)), min_size=2, max_size=20))
+def test_string_order_is_time_order_for_every_year(moments):
+    stored = [format_utc(moment.replace(tzinfo=UTC)) for moment in moments]
+
+    assert sorted(stored) == [format_utc(moment.replace(tzinfo=UTC)) for moment in sorted(moments)]

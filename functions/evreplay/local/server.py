@@ -157,6 +157,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, CONNECT, made-up ones) is routed too, so it gets the gateway's 405 or
+        # 404 in the error shape rather than http.server's 501 HTML page (schemathesis found TRACE).
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
     def log_message(self, format: str, *args: Any) -> None:
         """Silence http.server's default per-request line; LocalHttpServer.log_access replaces it."""
 

@@ -40,6 +40,7 @@ def reference_replay(
     end_time: str,
     include_duplicates: bool = False,
     limit: int = 500,
+    dry_run: bool = False,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(messages, result) for one replay, exactly as DESIGN §4.1-4.7 state them."""
     start, end = _utc(start_time), _utc(end_time)
@@ -80,4 +81,5 @@ def reference_replay(
         "enqueued": len(messages),
         "truncated": truncated,
     }
-    return messages, result
+    # 4.5: a dry run selects and counts the same, and sends nothing
+    return ([] if dry_run else messages), result

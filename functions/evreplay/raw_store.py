@@ -20,9 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from botocore.exceptions import ClientError
-
-from evreplay.errors import RawObjectExists, StorageUnavailable
+from evreplay.errors import AWS_CALL_ERRORS, RawObjectExists, StorageUnavailable, aws_error_code
 
 _MAX_ENTITY_SEGMENT = 120
 
@@ -73,10 +71,15 @@ class RawStore:
                 ContentType="application/json",
                 IfNoneMatch="*",
             )
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("PreconditionFailed", "ConditionalRequestConflict"):
+        except AWS_CALL_ERRORS as exc:
+            code = aws_error_code(exc)
+            if code == "PreconditionFailed":
+                if _retried(exc):
+                    # The key embeds this arrival's random id: only an earlier attempt of this same
+                    # call can have written it (its answer was lost, botocore sent the PUT again).
+                    return StoredObject(self.bucket, key)
                 raise RawObjectExists(f"raw object {key} already exists") from exc
+            # ConditionalRequestConflict: an earlier attempt of this PUT is still being applied.
             raise StorageUnavailable(f"could not store the raw event ({code or 'error'}); retry") from exc
         return StoredObject(self.bucket, key)
 
@@ -84,13 +87,19 @@ class RawStore:
         """Read one raw object. Raises the client's NoSuchKey as `RawObjectMissing`."""
         try:
             response = self._s3.get_object(Bucket=bucket, Key=key)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+        except AWS_CALL_ERRORS as exc:
+            code = aws_error_code(exc)
             if code in ("NoSuchKey", "404", "NotFound"):
                 raise RawObjectMissing(f"raw object s3://{bucket}/{key} does not exist") from exc
             raise StorageUnavailable(f"could not read s3://{bucket}/{key} ({code or 'error'})") from exc
         document: dict[str, Any] = json.loads(response["Body"].read())
         return document
+
+
+def _retried(exc: Exception) -> bool:
+    """Whether botocore made more than one attempt before this error answer."""
+    metadata = getattr(exc, "response", {}).get("ResponseMetadata", {})
+    return int(metadata.get("RetryAttempts", 0)) > 0
 
 
 class RawObjectMissing(StorageUnavailable):

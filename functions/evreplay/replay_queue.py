@@ -15,9 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from evreplay.errors import SqsSendFailed
+from evreplay.errors import AWS_CALL_ERRORS, SqsSendFailed, aws_error_code
 
 BATCH_SIZE = 10
 FAILED_ENTRY_ATTEMPTS = 5
@@ -93,9 +91,8 @@ class ReplayQueue:
                 report.resent_entries += len(pending)
             try:
                 response = self._sqs.send_message_batch(QueueUrl=self.queue_url, Entries=pending)
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "error")
-                raise SqsSendFailed(f"SendMessageBatch failed ({code})") from exc
+            except AWS_CALL_ERRORS as exc:
+                raise SqsSendFailed(f"SendMessageBatch failed ({aws_error_code(exc) or 'error'})") from exc
             report.calls += 1
             failures = list(response.get("Failed") or [])
             if not failures:

@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from evreplay.errors import StorageUnavailable, aws_error_code
+from evreplay.errors import AWS_CALL_ERRORS, StorageUnavailable, aws_error_code
 from evreplay.index import deserialize, serialize
 
 MARKER_PREFIX = "R#"
@@ -81,7 +79,7 @@ class ReplayStateStore:
                 ConditionExpression="attribute_not_exists(pk) OR claimed_by = :sk",
                 ExpressionAttributeValues={":sk": {"S": row_sk}},
             )
-        except ClientError as exc:
+        except AWS_CALL_ERRORS as exc:
             if aws_error_code(exc) == "ConditionalCheckFailedException":
                 return False
             raise StorageUnavailable(f"could not write a duplicate marker ({aws_error_code(exc) or 'error'})") from exc
@@ -96,7 +94,7 @@ class ReplayStateStore:
                 ConsistentRead=True,
                 ProjectionExpression="claimed_by",
             )
-        except ClientError as exc:
+        except AWS_CALL_ERRORS as exc:
             raise StorageUnavailable(f"could not read a duplicate marker ({aws_error_code(exc) or 'error'})") from exc
         item = response.get("Item")
         return bool(item) and item["claimed_by"]["S"] != row_sk
@@ -125,7 +123,7 @@ class ReplayStateStore:
                     return
                 time.sleep(0.1)
                 response = self._ddb.batch_write_item(RequestItems=unprocessed)
-        except ClientError as exc:
+        except AWS_CALL_ERRORS as exc:
             raise StorageUnavailable(f"could not record the replay ({aws_error_code(exc) or 'error'})") from exc
         if response.get("UnprocessedItems"):
             raise StorageUnavailable("could not record the replay (writes kept coming back unprocessed)")
@@ -146,7 +144,7 @@ class ReplayStateStore:
             params["ExclusiveStartKey"] = {"pk": {"S": pk}, "sk": {"S": after_sk}}
         try:
             response = self._ddb.query(**params)
-        except ClientError as exc:
+        except AWS_CALL_ERRORS as exc:
             raise StorageUnavailable(f"could not list replays ({aws_error_code(exc) or 'error'})") from exc
         records = []
         for item in response.get("Items", []):

@@ -20,10 +20,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
 )
-from botocore.exceptions import ClientError
 
 from evreplay.cursors import decode_cursor, encode_cursor
 from evreplay.errors import (
+    AWS_CALL_ERRORS,
     Conflict,
     InvalidReplayRequest,
     InvalidRequest,
@@ -127,10 +127,21 @@ class ReplayService:
             started = self._sfn.start_execution(
                 stateMachineArn=self.state_machine_arn, name=replay_id, input=json.dumps(execution_input)
             )
-        except ClientError as exc:
-            raise StorageUnavailable(f"could not start the replay ({_code(exc)}); retry") from exc
+        except AWS_CALL_ERRORS as exc:
+            started = self._started_before(exc, replay_id, execution_input)
         logger.info("replay started", extra={"replay_id": replay_id, "request": execution_input})
-        return {"replay_id": replay_id, "status": RUNNING, "execution_arn": started["executionArn"]}
+        status = str(started.get("status", RUNNING))  # an execution found already ended says so
+        return {"replay_id": replay_id, "status": status, "execution_arn": started["executionArn"]}
+
+    def _started_before(self, exc: Exception, replay_id: str, execution_input: dict[str, Any]) -> dict[str, Any]:
+        """ExecutionAlreadyExists for a replay_id this call just made up: an earlier attempt of this
+        StartExecution started it and its answer was lost; Step Functions says so once the execution
+        has ended (a retry while it runs gets the execution back). That execution is this replay."""
+        if _code(exc) == "ExecutionAlreadyExists":
+            existing = self._describe(replay_id)
+            if existing is not None and _json(existing.get("input")) == execution_input:
+                return existing
+        raise StorageUnavailable(f"could not start the replay ({_code(exc)}); retry") from exc
 
     # ------------------------------------------------------------------ follow
     def execution_arn(self, name: str) -> str:
@@ -140,7 +151,7 @@ class ReplayService:
     def _describe(self, name: str) -> dict[str, Any] | None:
         try:
             described: dict[str, Any] = self._sfn.describe_execution(executionArn=self.execution_arn(name))
-        except ClientError as exc:
+        except AWS_CALL_ERRORS as exc:
             if _code(exc) == "ExecutionDoesNotExist":
                 return None
             raise StorageUnavailable(f"could not describe the replay ({_code(exc)}); retry") from exc
@@ -204,7 +215,7 @@ class ReplayService:
         """Counters of the latest finished step of a running execution (from its history)."""
         try:
             events = self._sfn.get_execution_history(executionArn=execution_arn, reverseOrder=True, maxResults=20)
-        except ClientError as exc:
+        except AWS_CALL_ERRORS as exc:
             logger.warning("could not read execution history", extra={"code": _code(exc)})
             return None
         for event in sorted(events.get("events", []), key=lambda e: e["id"], reverse=True):
@@ -261,7 +272,7 @@ class ReplayService:
                 params["nextToken"] = token
             try:
                 page = self._sfn.get_execution_history(**params)
-            except ClientError as exc:
+            except AWS_CALL_ERRORS as exc:
                 raise StorageUnavailable(f"could not read the replay's history ({_code(exc)}); retry") from exc
             events.extend(page.get("events", []))
             token = page.get("nextToken")
@@ -294,12 +305,12 @@ class ReplayService:
             stopped = self._sfn.stop_execution(
                 executionArn=execution_arn, error="ReplayCancelled", cause="cancelled through DELETE /replays/{id}"
             )
-        except ClientError as exc:
+        except AWS_CALL_ERRORS as exc:
             raise StorageUnavailable(f"could not stop the replay ({_code(exc)}); retry") from exc
         return stopped.get("stopDate")
 
 
-def _code(exc: ClientError) -> str:
+def _code(exc: Exception) -> str:
     return aws_error_code(exc) or "error"
 
 

@@ -37,7 +37,11 @@ def test_every_task_retries_transient_errors_and_never_a_bad_request():
         if state["Resource"] == "arn:aws:states:::lambda:invoke":
             assert retried >= TRANSIENT_LAMBDA_ERRORS, name
         assert all(r["MaxAttempts"] <= 5 and r["IntervalSeconds"] == 1 for r in state["Retry"]), name
-        assert "Catch" not in state, f"{name}: a failure must fail the execution visibly"
+        caught = {error for catcher in state.get("Catch", []) for error in catcher["ErrorEquals"]}
+        # The one exception: the continuation this execution names already exists (its own earlier,
+        # unanswered attempt started it), which is success, not a failure to hide.
+        allowed = {"StepFunctions.ExecutionAlreadyExistsException"} if name == "ContinueAsNew" else set()
+        assert caught <= allowed, f"{name}: a failure must fail the execution visibly"
 
 
 def test_the_page_task_retries_storage_and_send_failures():

@@ -17,6 +17,7 @@ from evreplay.index import EventIndex
 from evreplay.ingest import Ingestor, parse_event
 from evreplay.observability import logger, metrics, tracer
 from evreplay.raw_store import RawStore
+from evreplay.receipts import Receipts
 from evreplay.settings import get_settings
 from evreplay.times import utc_now
 
@@ -30,6 +31,7 @@ ingestor = Ingestor(
         table_name=settings.require("idempotency_table"), boto3_client=clients.dynamodb()
     ),
     idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+    receipts=Receipts(clients.dynamodb(), settings.require("idempotency_table"), settings.idempotency_ttl_seconds),
 )
 
 

@@ -29,6 +29,7 @@ from evreplay.replay_workflow import continuation_name
 from evreplay.settings import reset_settings
 
 from tests.conftest import Stack
+from tests.faults import fast_retries, faults  # noqa: F401  (fixtures for the fault tests here)
 
 FINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 

@@ -5,94 +5,11 @@ botocore and, past its attempts, by the state machine; an execution that cannot 
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 from typing import Any
 
-import botocore.retries.standard
-import moto.stepfunctions.parser.asl.component.common.retry.retrier_decl as retrier_decl
-import pytest
-from botocore.awsrequest import AWSResponse
-from evreplay import clients, replay_queue
-from moto.core.botocore_stubber import MockRawResponse
-
+from tests.faults import CLIENT_ATTEMPTS, THROTTLED, FailEntries, Faults
 from tests.functional.replay.conftest import WINDOW, Workflow, event
 from tests.replay_reference import Occurrence, reference_replay
-
-
-class FailEntries:
-    """Makes SQS answer some SendMessageBatch entries as `Failed` (and not enqueue them), as SQS may."""
-
-    def __init__(self, should_fail: Any) -> None:
-        self.should_fail = should_fail  # (seq, attempt for that seq) -> bool
-        self.attempts: dict[str, int] = {}
-        self.failing: list[str] = []
-        self.reported = 0
-
-    def _failure(self, entry_id: str) -> dict[str, Any]:
-        return {"Id": entry_id, "SenderFault": False, "Code": "InternalError", "Message": "injected"}
-
-    def choose(self, params: dict[str, Any], **_: Any) -> None:
-        self.failing = []
-        for entry in params["Entries"]:
-            self.attempts[entry["Id"]] = attempt = self.attempts.get(entry["Id"], 0) + 1
-            if self.should_fail(int(entry["Id"]), attempt):
-                self.failing.append(entry["Id"])
-        kept = [entry for entry in params["Entries"] if entry["Id"] not in self.failing]
-        if kept:  # SQS refuses an empty batch; an all-failed batch is answered without reaching moto
-            params["Entries"] = kept
-
-    def answer_all_failed(self, request: Any, **_: Any) -> AWSResponse | None:
-        sent = json.loads(request.body)
-        if not self.failing or len(self.failing) < len(sent["Entries"]):
-            return None
-        # botocore takes the first answer but still calls every before-send handler, moto's too:
-        # point the request at a sink queue so that none of these entries reaches the replay queue.
-        request.body = json.dumps({**sent, "QueueUrl": self.sink_url}).encode()
-        body = json.dumps({"Successful": [], "Failed": [self._failure(i) for i in self.failing]}).encode()
-        self.reported += len(self.failing)
-        self.failing = []
-        return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"}, MockRawResponse(body))
-
-    def report(self, parsed: dict[str, Any], **_: Any) -> None:
-        self.reported += len(self.failing)
-        parsed.setdefault("Failed", []).extend(self._failure(i) for i in self.failing)
-        self.failing = []
-
-    def install(self) -> None:
-        self.sink_url = clients.sqs().create_queue(QueueName="injected-failure-sink")["QueueUrl"]
-        events = clients.sqs().meta.events
-        events.register("before-parameter-build.sqs.SendMessageBatch", self.choose)
-        events.register_first("before-send.sqs.SendMessageBatch", self.answer_all_failed)
-        events.register("after-call.sqs.SendMessageBatch", self.report)
-
-
-class Throttle:
-    """The first `times` DynamoDB Query requests are throttled (HTTP 400 ProvisionedThroughputExceeded)."""
-
-    def __init__(self, times: int) -> None:
-        self.left = times
-        self.sent = 0
-
-    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
-        self.sent += 1
-        if self.left <= 0:
-            return None
-        self.left -= 1
-        body = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
-                           "message": "injected throttling"}).encode()  # fmt: skip
-        headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "throttled"}
-        return AWSResponse(request.url, 400, headers, MockRawResponse(body))
-
-    def install(self) -> None:
-        clients.dynamodb().meta.events.register_first("before-send.dynamodb.Query", self)
-
-
-@pytest.fixture
-def fast_retries(monkeypatch):
-    """Retry waits shortened (the waits are real in moto and botocore); the retry logic is untouched."""
-    monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda seconds: None))
-    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.01)
-    monkeypatch.setattr(replay_queue, "FAILED_ENTRY_BACKOFF_SECONDS", 0.001)
 
 
 def stored_events(flow: Workflow, count: int) -> list[Occurrence]:
@@ -168,29 +85,29 @@ def test_an_execution_that_cannot_deliver_fails_visibly(workflow, fast_retries):
     assert task_failures(flow, "undeliverable") == ["SqsSendFailed"] * 6, "the first try and 5 retries"
 
 
-def test_dynamodb_throttling_is_retried_by_the_client(workflow, fast_retries):
+def test_dynamodb_throttling_is_retried_by_the_client(workflow, fast_retries, faults: Faults):
     flow = workflow()
     stored = stored_events(flow, 12)
-    throttle = Throttle(times=3)
-    throttle.install()
+    throttle = faults.inject("dynamodb", "Query", THROTTLED, times=3)
 
     replay = flow.replay("throttled", entity_id="u1", **WINDOW)
 
-    assert replay.status == "SUCCEEDED" and throttle.left == 0 and throttle.sent == 4
+    assert replay.status == "SUCCEEDED" and throttle.fired == 3 and throttle.seen == 4
     assert task_failures(flow, "throttled") == []
     assert sorted(replay.messages, key=lambda m: m["seq"]) == reference_replay(stored, "throttled", "u1", **WINDOW)[0]
 
 
-def test_dynamodb_throttling_past_the_clients_retries_is_retried_by_the_state_machine(workflow, fast_retries):
+def test_dynamodb_throttling_past_the_clients_retries_is_retried_by_the_state_machine(
+    workflow, fast_retries, faults: Faults
+):
     flow = workflow()
     stored = stored_events(flow, 12)
     # botocore's standard mode makes 1 + 8 attempts (evreplay.clients: max_attempts=8 retries)
-    throttle = Throttle(times=9)
-    throttle.install()
+    throttle = faults.inject("dynamodb", "Query", THROTTLED, times=CLIENT_ATTEMPTS)
 
     replay = flow.replay("throttled-long", entity_id="u1", **WINDOW)
 
-    assert replay.status == "SUCCEEDED" and throttle.left == 0 and throttle.sent == 10
+    assert replay.status == "SUCCEEDED" and throttle.fired == 9 and throttle.seen == 10
     assert task_failures(flow, "throttled-long") == ["StorageUnavailable"]
     assert (
         sorted(replay.messages, key=lambda m: m["seq"]) == reference_replay(stored, "throttled-long", "u1", **WINDOW)[0]

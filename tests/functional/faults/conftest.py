@@ -1,0 +1,98 @@
+"""Fault-injection fixtures (tests/faults.py) and what every fault test checks afterwards."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from evreplay import clients
+from evreplay.index import deserialize
+from evreplay.local import moto_patches
+from evreplay.local.deploy import deploy_storage
+from evreplay.local.gateway import LocalGateway
+from moto import mock_aws
+
+from tests.conftest import MOTO_CONFIG, TEMPLATE, Stack
+from tests.faults import fast_retries, faults  # noqa: F401  (fixtures)
+
+
+@pytest.fixture(scope="module")
+def module_stack() -> Iterator[Stack]:
+    """One deployment for a whole module of fault cells (deploying costs ~0.5 s, a cell ~0.05 s).
+    Cells stay independent: each uses its own entity, idempotency key and replay id."""
+    moto_patches.apply(TEMPLATE)
+    with mock_aws(config=MOTO_CONFIG):
+        clients.reset_clients()
+        session = boto3.session.Session()
+        handles = {name: session.client(name) for name in ("s3", "dynamodb", "sqs")}
+        deploy_storage(TEMPLATE, handles)
+        yield Stack(
+            template=TEMPLATE,
+            s3=handles["s3"],
+            dynamodb=handles["dynamodb"],
+            sqs=handles["sqs"],
+            env=TEMPLATE.merged_environment(),
+            gateway=LocalGateway(TEMPLATE),
+        )
+
+
+def _partition(stack: Stack, entity_id: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    paginator = stack.dynamodb.get_paginator("query")
+    for page in paginator.paginate(
+        TableName=stack.index_table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"E#{entity_id}"}},
+        ConsistentRead=True,
+    ):
+        items.extend(deserialize(item) for item in page["Items"])
+    return items
+
+
+def occurrence_rows(stack: Stack, entity_id: str) -> list[dict[str, Any]]:
+    """The entity's occurrence rows in the index, in key (replay) order."""
+    return [row for row in _partition(stack, entity_id) if row["sk"].startswith("T#")]
+
+
+def registry(stack: Stack, entity_id: str) -> dict[str, int]:
+    """event_id -> occurrences, from the index's registry items."""
+    return {
+        row["event_id"]: int(row["occurrences"]) for row in _partition(stack, entity_id) if row["sk"].startswith("I#")
+    }
+
+
+def raw_keys_of(stack: Stack, entity_id: str) -> list[str]:
+    return sorted(key for key in stack.raw_keys() if f"/entity={entity_id}/" in key)
+
+
+def error_shape(body: Any) -> dict[str, Any]:
+    """The contract's error body (DESIGN §2), and nothing else."""
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "field"}, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
+    return dict(body["error"])
+
+
+def expire_in_progress(stack: Stack, idempotency_key: str) -> int:
+    """Move the in-progress expiry of the key's INPROGRESS idempotency record into the past: what the
+    Lambda timeout of the request that wrote it does, given time. Returns how many there were."""
+    table = stack.env["IDEMPOTENCY_TABLE"]
+    # Powertools' record id: "<key prefix>#<md5 of the JSON of the key>"
+    suffix = "#" + hashlib.md5(json.dumps(idempotency_key).encode()).hexdigest()
+    items = [
+        item
+        for item in stack.table_items(table)
+        if item.get("status", {}).get("S") == "INPROGRESS" and item["id"]["S"].endswith(suffix)
+    ]
+    for item in items:
+        stack.dynamodb.update_item(
+            TableName=table,
+            Key={"id": item["id"]},
+            UpdateExpression="SET in_progress_expiration = :past",
+            ExpressionAttributeValues={":past": {"N": "1"}},
+        )
+    return len(items)

@@ -1,0 +1,134 @@
+"""The processor under AWS faults: every call it makes for a replay message, failed the ways AWS
+fails it, then the message redelivered (as SQS does for a batch item reported failed).
+
+The calls (evreplay.aggregates.MessageFolder):
+- S3 GetObject - the raw event the message points at;
+- DynamoDB TransactWriteItems - the first-occurrence marker and the version's counts, in one
+  transaction; for a later occurrence of the same event (include_duplicates=true), a second
+  transaction with its per-seq marker;
+- DynamoDB UpdateItem - first_event_time / last_event_time (conditional min / max).
+
+For each: the message is applied (botocore, or the processor's own transaction retry, retried the
+call) or reported as a failed batch item, which SQS delivers again; after the redelivery the
+version holds each message's effect exactly once - also when an applied write's answer was lost
+and the whole batch is delivered once more.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from tests.conftest import Stack
+from tests.faults import (
+    ALWAYS,
+    COMMON_KINDS,
+    THROTTLING_EXCEPTION,
+    TRANSACTION_CONFLICT,
+    TRANSACTION_THROTTLED,
+    Faults,
+    Kind,
+)
+from tests.functional.processor.conftest import (
+    DAY,
+    event,
+    expected_hash,
+    ingest,
+    message_id,
+    process,
+    replay_messages,
+    version,
+)
+
+# (service, operation, which of the operation's calls for the batch fails, what it does)
+PROCESSOR_CALLS = [
+    ("s3", "GetObject", 0, "the raw event"),
+    ("dynamodb", "TransactWriteItems", 0, "first-occurrence marker + counts"),
+    # the 4th transaction: after e0's, e1's, and the cancelled first try of e1's second occurrence
+    ("dynamodb", "TransactWriteItems", 3, "a later occurrence's marker + counts"),
+    ("dynamodb", "UpdateItem", 0, "first/last event_time"),
+]
+
+
+def kinds_for(service: str, operation: str) -> list[Kind]:
+    kinds = list(COMMON_KINDS)
+    if service == "dynamodb":
+        kinds.append(THROTTLING_EXCEPTION)
+    if operation == "TransactWriteItems":
+        kinds += [TRANSACTION_CONFLICT, TRANSACTION_THROTTLED]
+    return kinds
+
+
+CELLS = [
+    pytest.param(service, operation, skip, kind, id=f"{operation}{'-repeat' if skip else ''}-{kind}")
+    for service, operation, skip, _ in PROCESSOR_CALLS
+    for kind in kinds_for(service, operation)
+]
+
+
+@pytest.fixture
+def stack(module_stack: Stack) -> Stack:
+    return module_stack
+
+
+def stored_window(stack: Stack) -> tuple[str, list[str]]:
+    """A fresh entity with e0, e1, and a second occurrence of e1: three messages of a replay with
+    include_duplicates=true (seq 3 is the repeat of an event already counted)."""
+    entity = f"acct-{uuid.uuid4().hex[:8]}"
+    ingest(
+        stack,
+        [
+            event(entity, 5, event_id="e0"),
+            event(entity, 10, event_id="e1", event_type="refund"),
+            event(entity, 10, event_id="e1", event_type="refund"),
+        ],
+    )
+    bodies = replay_messages(stack, entity, replay_id=f"r-{uuid.uuid4().hex[:12]}", include_duplicates=True)
+    assert len(bodies) == 3
+    return entity, bodies
+
+
+def assert_applied_once(stack: Stack, entity: str, bodies: list[str]) -> None:
+    replay_id = json.loads(bodies[0])["replay_id"]
+    found = version(stack, entity, replay_id)
+    assert (found["input_count"], found["daily_event_count"]) == (3, 2)
+    assert found["counts_by_event_type"] == {"purchase": 1, "refund": 1}
+    assert found["inputs_hash"] == expected_hash(stack, entity, include_duplicates=True)
+    assert (found["first_event_time"], found["last_event_time"]) == (
+        f"{DAY}T10:00:05.000000Z",
+        f"{DAY}T10:00:10.000000Z",
+    )
+
+
+@pytest.mark.parametrize("times", [1, ALWAYS], ids=["once", "every-attempt"])
+@pytest.mark.parametrize(("service", "operation", "skip", "kind"), CELLS)
+def test_message_under_fault_is_applied_or_redelivered_and_counted_once(
+    stack, faults: Faults, fast_retries, service, operation, skip, kind, times
+):
+    entity, bodies = stored_window(stack)
+    # GIVEN the call fails once, or on every attempt from then on
+    fault = faults.inject(service, operation, kind, times=times, skip=skip)
+
+    # WHEN the processor gets the batch
+    failed = process(stack, bodies)
+    faults.clear()
+
+    # THEN the message is applied (the call was retried) or reported failed for redelivery
+    assert fault.fired >= 1, "the call was made"
+    if times == 1:
+        assert failed == [], "botocore (or the processor's transaction retry) retried the call"
+    else:
+        assert failed, "a message the processor could not apply is reported, never dropped"
+        assert set(failed) <= {message_id(bodies, i) for i in range(3)}
+    # WHEN SQS delivers the failed messages again (and, where an answer was lost, every message
+    # once more: SQS delivers at least once)
+    redelivered = [body for i, body in enumerate(bodies) if message_id(bodies, i) in failed]
+    if redelivered:
+        assert process(stack, redelivered) == []
+    if kind.lost:
+        assert process(stack, bodies) == []
+
+    # THEN the version holds each message exactly once
+    assert_applied_once(stack, entity, bodies)

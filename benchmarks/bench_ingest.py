@@ -56,10 +56,20 @@ def main() -> None:
                 pk = {"S": f"E#bench-{uuid.uuid4().hex}"}
                 ddb.transact_write_items(
                     TransactItems=[
-                        {"Put": {"TableName": table, "Item": {"pk": pk, "sk": {"S": "I#x"}, "n": {"N": "1"}},
-                                 "ConditionExpression": "attribute_not_exists(pk)"}},
-                        {"Put": {"TableName": table, "Item": {"pk": pk, "sk": {"S": f"T#{key}"}, "k": {"S": key}},
-                                 "ConditionExpression": "attribute_not_exists(pk)"}},
+                        {
+                            "Put": {
+                                "TableName": table,
+                                "Item": {"pk": pk, "sk": {"S": "I#x"}, "n": {"N": "1"}},
+                                "ConditionExpression": "attribute_not_exists(pk)",
+                            }
+                        },
+                        {
+                            "Put": {
+                                "TableName": table,
+                                "Item": {"pk": pk, "sk": {"S": f"T#{key}"}, "k": {"S": key}},
+                                "ConditionExpression": "attribute_not_exists(pk)",
+                            }
+                        },
                     ]
                 )
 

@@ -20,6 +20,12 @@ EVENTS = 5_000
 ENTITIES = 10
 
 
+def _sigint_as_in_a_terminal() -> None:
+    # A runner started in the background (`cmd &`, some CI agents) passes SIGINT on as ignored, and
+    # Python then never raises KeyboardInterrupt: give the child what a terminal's Ctrl-C meets.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _checkpoint_lines(path: Path) -> int:
     try:
         done = json.loads(path.read_text())["done"]
@@ -53,7 +59,9 @@ def test_backfill_of_5000_events_interrupted_and_resumed_stores_each_once(
     command = [sys.executable, "-m", "evreplay.cli.main", "backfill", str(path), "--api-url", local_stack.api_url]
 
     # WHEN a first run is interrupted (SIGINT, what Ctrl-C sends) once some chunks are done
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_as_in_a_terminal
+    )
     try:
         wait_for(lambda: _checkpoint_lines(checkpoint) >= 1000, timeout=120, what="1 000 lines checkpointed")
         first.send_signal(signal.SIGINT)

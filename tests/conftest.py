@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,8 +80,9 @@ def template() -> Template:
     return TEMPLATE
 
 
-@pytest.fixture
-def stack() -> Iterator[Stack]:
+@contextmanager
+def deployed_stack() -> Iterator[Stack]:
+    """A fresh moto with the template's storage deployed, for as long as the block runs."""
     # The same moto the local stack runs: atomic DynamoDB requests, per-item transaction rollback,
     # in-process Lambda (evreplay.local.moto_patches, pinned to its moto version).
     moto_patches.apply(TEMPLATE)
@@ -96,3 +98,9 @@ def stack() -> Iterator[Stack]:
             env=TEMPLATE.merged_environment(),
             gateway=LocalGateway(TEMPLATE),
         )
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    with deployed_stack() as fresh:
+        yield fresh

@@ -7,16 +7,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from evreplay import clients
 from evreplay.index import deserialize
-from evreplay.local import moto_patches
-from evreplay.local.deploy import deploy_storage
-from evreplay.local.gateway import LocalGateway
-from moto import mock_aws
 
-from tests.conftest import MOTO_CONFIG, TEMPLATE, Stack
+from tests.conftest import Stack, deployed_stack
 from tests.faults import fast_retries, faults  # noqa: F401  (fixtures)
 
 
@@ -24,20 +18,8 @@ from tests.faults import fast_retries, faults  # noqa: F401  (fixtures)
 def module_stack() -> Iterator[Stack]:
     """One deployment for a whole module of fault cells (deploying costs ~0.5 s, a cell ~0.05 s).
     Cells stay independent: each uses its own entity, idempotency key and replay id."""
-    moto_patches.apply(TEMPLATE)
-    with mock_aws(config=MOTO_CONFIG):
-        clients.reset_clients()
-        session = boto3.session.Session()
-        handles = {name: session.client(name) for name in ("s3", "dynamodb", "sqs")}
-        deploy_storage(TEMPLATE, handles)
-        yield Stack(
-            template=TEMPLATE,
-            s3=handles["s3"],
-            dynamodb=handles["dynamodb"],
-            sqs=handles["sqs"],
-            env=TEMPLATE.merged_environment(),
-            gateway=LocalGateway(TEMPLATE),
-        )
+    with deployed_stack() as stack:
+        yield stack
 
 
 def _partition(stack: Stack, entity_id: str) -> list[dict[str, Any]]:

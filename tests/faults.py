@@ -93,6 +93,17 @@ TRANSACTION_THROTTLED = Kind("cancelled-ThrottlingError", cancellation="Throttli
 COMMON_KINDS = (THROTTLED, INTERNAL, UNAVAILABLE, CONNECT_TIMEOUT, READ_TIMEOUT)
 
 
+def kinds_for(service: str, operation: str) -> list[Kind]:
+    """The faults worth injecting into one operation: the common ones, DynamoDB's other throttling
+    code, and the cancellations only a transaction can report."""
+    kinds = list(COMMON_KINDS)
+    if service == "dynamodb":
+        kinds.append(THROTTLING_EXCEPTION)
+    if operation == "TransactWriteItems":
+        kinds += [TRANSACTION_CONFLICT, TRANSACTION_THROTTLED]
+    return kinds
+
+
 @dataclass
 class Fault:
     """Fail matching requests number `skip + 1` .. `skip + times` (counting attempts, retries included)."""

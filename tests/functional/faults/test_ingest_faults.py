@@ -29,17 +29,15 @@ import pytest
 from tests.conftest import Stack
 from tests.faults import (
     ALWAYS,
-    COMMON_KINDS,
     CONNECT_TIMEOUT,
     INTERNAL,
     READ_TIMEOUT,
     THROTTLED,
-    THROTTLING_EXCEPTION,
     TRANSACTION_CONFLICT,
-    TRANSACTION_THROTTLED,
     Faults,
     Kind,
     body_has,
+    kinds_for,
 )
 from tests.functional.faults.conftest import (
     error_shape,
@@ -57,15 +55,6 @@ INGEST_CALLS = [
     ("dynamodb", "PutItem", "idempotency: in-progress record"),
     ("dynamodb", "UpdateItem", "idempotency: completed record"),
 ]
-
-
-def kinds_for(service: str, operation: str) -> list[Kind]:
-    kinds = list(COMMON_KINDS)
-    if service == "dynamodb":
-        kinds.append(THROTTLING_EXCEPTION)
-    if operation == "TransactWriteItems":
-        kinds += [TRANSACTION_CONFLICT, TRANSACTION_THROTTLED]
-    return kinds
 
 
 @pytest.fixture

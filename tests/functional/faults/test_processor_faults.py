@@ -24,12 +24,8 @@ import pytest
 from tests.conftest import Stack
 from tests.faults import (
     ALWAYS,
-    COMMON_KINDS,
-    THROTTLING_EXCEPTION,
-    TRANSACTION_CONFLICT,
-    TRANSACTION_THROTTLED,
     Faults,
-    Kind,
+    kinds_for,
 )
 from tests.functional.processor.conftest import (
     DAY,
@@ -50,15 +46,6 @@ PROCESSOR_CALLS = [
     ("dynamodb", "TransactWriteItems", 3, "a later occurrence's marker + counts"),
     ("dynamodb", "UpdateItem", 0, "first/last event_time"),
 ]
-
-
-def kinds_for(service: str, operation: str) -> list[Kind]:
-    kinds = list(COMMON_KINDS)
-    if service == "dynamodb":
-        kinds.append(THROTTLING_EXCEPTION)
-    if operation == "TransactWriteItems":
-        kinds += [TRANSACTION_CONFLICT, TRANSACTION_THROTTLED]
-    return kinds
 
 
 CELLS = [

@@ -12,12 +12,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from evreplay import schemas
 from evreplay.aggregates import AggregateStore, AggregateVersion
-from evreplay.errors import InvalidRequest, VersionNotFound
+from evreplay.errors import VersionNotFound
+from evreplay.query_params import calendar_day, schema_checked
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,8 @@ class DiffQuery:
 
 def parse_diff_query(params: Mapping[str, str]) -> DiffQuery:
     """The query string, checked against aggregates_diff_query.schema.json; 400 naming the field."""
-    values = dict(params)
-    schemas.check(schemas.AGGREGATES_DIFF_QUERY, values)
-    try:
-        date.fromisoformat(values["day"])
-    except ValueError as exc:
-        raise InvalidRequest(f"day {values['day']!r} is not a calendar date (YYYY-MM-DD)", field="day") from exc
+    values = schema_checked(schemas.AGGREGATES_DIFF_QUERY, params)
+    calendar_day(values["day"], "day")
     return DiffQuery(values["entity_id"], values["day"], values["base"], values["other"])
 
 

@@ -51,9 +51,8 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -71,6 +70,7 @@ from evreplay.errors import (
 from evreplay.event_ids import canonical_json, payload_sha256, sha256_hex
 from evreplay.index import deserialize
 from evreplay.observability import logger, metrics
+from evreplay.query_params import calendar_day, schema_checked
 from evreplay.raw_store import RawStore
 from evreplay.replay_queue import ReplayMessage
 from evreplay.times import format_utc, utc_day, utc_now
@@ -284,20 +284,10 @@ DEFAULT_LIST_LIMIT = 100
 
 def parse_list_query(params: dict[str, str]) -> ListQuery:
     """GET /aggregates query string, checked against aggregates_query.schema.json."""
-    values: dict[str, Any] = dict(params)
-    limit = values.get("limit")
-    # isascii(): "²".isdigit() is True but int("²") fails; a 5 000-digit value fails int() too. Either
-    # stays a string, and the schema names `limit`.
-    if isinstance(limit, str) and limit.strip().isascii() and limit.strip().isdigit():
-        with suppress(ValueError):
-            values["limit"] = int(limit)
-    schemas.check(schemas.AGGREGATES_QUERY, values)
+    values = schema_checked(schemas.AGGREGATES_QUERY, params, integers=("limit",))
     day = values.get("day")
     if day is not None:
-        try:
-            date.fromisoformat(day)
-        except ValueError as exc:
-            raise InvalidRequest(f"day {day!r} is not a calendar date (YYYY-MM-DD)", field="day") from exc
+        calendar_day(day, "day")
     return ListQuery(
         entity_id=values["entity_id"],
         day=day,

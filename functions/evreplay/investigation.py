@@ -52,6 +52,7 @@ from evreplay.index import (
     lag_partition,
     window_condition,
 )
+from evreplay.query_params import calendar_day, schema_checked
 from evreplay.times import InvalidTimestamp, format_utc, normalize, parse_rfc3339
 
 Params = Mapping[str, str]
@@ -112,33 +113,14 @@ class DuplicatesQuery:
     limit: int
 
 
-def calendar_day(value: str, field: str) -> date:
-    """A schema-shaped YYYY-MM-DD that must also be a real date; 400 naming the field otherwise."""
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidRequest(f"{field} {value!r} is not a calendar date (YYYY-MM-DD)", field=field) from exc
-
-
-def _checked(schema: str, params: Params, integers: tuple[str, ...] = ()) -> dict[str, Any]:
-    values: dict[str, Any] = dict(params)
-    for name in integers:
-        # Query strings are text: a number is converted so the schema can check its range.
-        raw = values.get(name)
-        if isinstance(raw, str) and raw.strip().isascii() and raw.strip().lstrip("-").isdigit():
-            values[name] = int(raw)
-    schemas.check(schema, values)
-    return values
-
-
 def parse_lag_query(params: Params) -> LagQuery:
-    values = _checked(schemas.LAG_QUERY, params)
+    values = schema_checked(schemas.LAG_QUERY, params)
     calendar_day(values["day"], "day")
     return LagQuery(values["source"], values["event_type"], values["day"])
 
 
 def parse_volume_query(params: Params) -> VolumeQuery:
-    values = _checked(schemas.VOLUME_QUERY, params)
+    values = schema_checked(schemas.VOLUME_QUERY, params)
     bucket = values.get("bucket", "day")
     first = calendar_day(values["start_day"], "start_day")
     last = calendar_day(values["end_day"], "end_day")
@@ -161,7 +143,7 @@ def _time(values: dict[str, Any], field: str) -> str:
 
 
 def parse_gaps_query(params: Params) -> GapsQuery:
-    values = _checked(schemas.GAPS_QUERY, params)
+    values = schema_checked(schemas.GAPS_QUERY, params)
     start_time, end_time = _time(values, "start_time"), _time(values, "end_time")
     if not start_time < end_time:
         raise InvalidRequest("end_time must be later than start_time", field="end_time")
@@ -176,7 +158,7 @@ def parse_gaps_query(params: Params) -> GapsQuery:
 
 
 def parse_duplicates_query(params: Params) -> DuplicatesQuery:
-    values = _checked(schemas.DUPLICATES_QUERY, params, integers=("limit",))
+    values = schema_checked(schemas.DUPLICATES_QUERY, params, integers=("limit",))
     calendar_day(values["day"], "day")
     return DuplicatesQuery(values["day"], values.get("source"), int(values.get("limit", DEFAULT_TOP_ENTITIES)))
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
+from datetime import date
+from typing import Any
 
+from evreplay import schemas
 from evreplay.errors import InvalidRequest
 from evreplay.times import InvalidTimestamp, normalize
 
@@ -61,3 +65,26 @@ def timestamp(params: Params, name: str) -> str | None:
         return normalize(value)
     except InvalidTimestamp as exc:
         raise InvalidRequest(f"{name}: {exc}", field=name) from exc
+
+
+def schema_checked(schema: str, params: Mapping[str, str], integers: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The query string checked against a JSON Schema file (400 naming the parameter). Query strings
+    are text: the `integers` are converted first so the schema can check their range; a value that is
+    not a plain ASCII integer ("²", "--5", more digits than int() takes) stays text and the schema
+    names it."""
+    values: dict[str, Any] = dict(params)
+    for name in integers:
+        raw = values.get(name)
+        if isinstance(raw, str) and raw.strip().isascii() and raw.strip().lstrip("-").isdigit():
+            with suppress(ValueError):
+                values[name] = int(raw)
+    schemas.check(schema, values)
+    return values
+
+
+def calendar_day(value: str, field: str) -> date:
+    """A schema-shaped YYYY-MM-DD that must also be a real date; 400 naming the field otherwise."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"{field} {value!r} is not a calendar date (YYYY-MM-DD)", field=field) from exc

@@ -45,6 +45,8 @@ CASES = [
     ("/stats/duplicates", with_(DUPLICATES, limit="0"), "limit"),
     ("/stats/duplicates", with_(DUPLICATES, limit="101"), "limit"),
     ("/stats/duplicates", with_(DUPLICATES, limit="ten"), "limit"),
+    ("/stats/duplicates", with_(DUPLICATES, limit="--5"), "limit"),
+    ("/stats/duplicates", with_(DUPLICATES, limit="9" * 5000), "limit"),
     ("/stats/duplicates", with_(DUPLICATES, source="a b"), "source"),
     # /aggregates/diff
     ("/aggregates/diff", with_(DIFF, other=DROP), "other"),

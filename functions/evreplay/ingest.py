@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
 )
@@ -32,7 +31,8 @@ from evreplay.errors import (
 from evreplay.event_ids import canonical_json, derive_event_id, payload_sha256, sha256_hex
 from evreplay.idempotency import IdempotentCall
 from evreplay.index import DUPLICATE, EventIndex, IndexRow
-from evreplay.observability import logger, metrics
+from evreplay.ingest_metrics import IngestMetrics
+from evreplay.observability import logger
 from evreplay.raw_store import RawStore, raw_key
 from evreplay.receipts import Receipts
 from evreplay.times import InvalidTimestamp, format_utc, parse_rfc3339, utc_now
@@ -134,7 +134,9 @@ class Ingestor:
         idempotency_ttl_seconds: int,
         clock: Callable[[], datetime] = utc_now,
         receipts: Receipts | None = None,
+        metrics: IngestMetrics | None = None,
     ) -> None:
+        self.metrics = metrics or IngestMetrics()
         self._raw = raw_store
         self._index = index
         self._clock = clock
@@ -176,7 +178,7 @@ class Ingestor:
             try:
                 event = parse_event(body, now, max_future_seconds, prefix=f"events[{position}]")
             except InvalidRequest as error:
-                metrics.add_metric(name="InvalidCount", unit=MetricUnit.Count, value=1)
+                self.metrics.rejected(error)
                 results[position] = {"index": position, "status": "REJECTED", **error_body(error)}
                 continue
             groups.setdefault((event.entity_id, event.event_id), []).append((position, event))
@@ -263,10 +265,7 @@ class Ingestor:
             return [receipts.put(idempotency_key, digest, self._answer(event, status, ingest_time, lag_ms, key))]
 
         status = self._index.record(row, receipt)
-        metrics.add_metric(name="IngestCount", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="IngestLagMs", unit=MetricUnit.Milliseconds, value=lag_ms)
-        if status == DUPLICATE:
-            metrics.add_metric(name="DuplicateCount", unit=MetricUnit.Count, value=1)
+        self.metrics.stored(event.source, event.event_type, lag_ms, duplicate=status == DUPLICATE)
         logger.info(
             "event stored",
             extra={"event_id": event.event_id, "entity_id": event.entity_id, "status": status, "s3_key": key},

@@ -9,10 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import evreplay
+import pytest
+from evreplay.ingest_metrics import INVALID_DIMENSIONS, STREAM_DIMENSIONS
 from evreplay.local.template import Template
 
 DASHBOARD = "OperationsDashboard"
-_EMITTED = re.compile(r"add_metric\(\s*name=\"(\w+)\"")
+# Powertools' add_metric, and evreplay.ingest_metrics' own per-stream recorder.
+_EMITTED = re.compile(r"(?:add_metric|_add)\((?:\s*\w+,)?\s*name=\"(\w+)\"")
+_SEARCH = re.compile(r"SEARCH\('\{([^}]*)\} MetricName=\"(\w+)\"")
 _PSEUDO = {"AWS::Region", "AWS::AccountId", "AWS::StackName", "AWS::Partition", "AWS::URLSuffix"}
 
 
@@ -25,10 +29,13 @@ def emitted_metrics() -> set[str]:
 
 
 def dashboard(template: Template) -> tuple[dict[str, Any], list[str]]:
-    """The body as JSON (each ${...} left as written) and the names its !Sub refers to."""
-    body = template.properties(DASHBOARD)["DashboardBody"]["Fn::Sub"]
-    referenced = re.findall(r"\$\{([^!}][^}]*)\}", body)
-    return json.loads(body), referenced
+    """The body as JSON (each ${...} left as written) and the names its !Sub refers to, for the
+    template's parameters: the !Sub's own variables (the processor's parts) are put in place."""
+    text, variables = template.properties(DASHBOARD)["DashboardBody"]["Fn::Sub"]
+    for name, value in variables.items():
+        text = text.replace(f"${{{name}}}", value["Fn::Sub"] if isinstance(value, dict) else value)
+    referenced = re.findall(r"\$\{([^!}][^}]*)\}", text)
+    return json.loads(text), referenced
 
 
 def metric_lines(body: dict[str, Any]) -> list[tuple[str, str, dict[str, str], dict[str, Any]]]:
@@ -38,6 +45,8 @@ def metric_lines(body: dict[str, Any]) -> list[tuple[str, str, dict[str, str], d
         if widget["type"] != "metric":
             continue
         for line in widget["properties"]["metrics"]:
+            if "expression" in line[-1]:
+                continue  # a SEARCH: see searches()
             options = line[-1] if isinstance(line[-1], dict) else {}
             fields = line[:-1] if options else line
             namespace, name, *dims = fields
@@ -45,14 +54,38 @@ def metric_lines(body: dict[str, Any]) -> list[tuple[str, str, dict[str, str], d
     return lines
 
 
+def searches(body: dict[str, Any]) -> list[tuple[str, tuple[str, ...], str]]:
+    """(namespace, dimension names, metric) of every SEARCH expression."""
+    found = []
+    for widget in body["widgets"]:
+        for line in (widget.get("properties") or {}).get("metrics") or []:
+            for schema, name in _SEARCH.findall(line[-1].get("expression", "")):
+                namespace, *dimensions = schema.split(",")
+                found.append((namespace, tuple(dimensions), name))
+    return found
+
+
+WITHOUT_PROCESSOR = Template(parameter_overrides={"EnableProcessor": "false"})
+
+
+@pytest.mark.parametrize("template", [Template(), WITHOUT_PROCESSOR], ids=["with processor", "without processor"])
 def test_dashboard_body_is_json_and_refers_to_real_resources(template: Template) -> None:
     body, referenced = dashboard(template)
 
     assert body["widgets"]
-    resources, parameters = template.sam["Resources"], template.parameters
+    # every reference names a resource that exists for these parameters
+    resources, parameters = template.resources, template.parameters
     for name in referenced:
         logical_id = name.split(".")[0]
         assert name in _PSEUDO or logical_id in resources or logical_id in parameters, name
+
+
+def test_without_the_processor_nothing_refers_to_it() -> None:
+    _, referenced = dashboard(WITHOUT_PROCESSOR)
+    _, with_processor = dashboard(Template())
+
+    assert not [name for name in referenced if name.startswith("Processor")]
+    assert {"ProcessorFunction", "ProcessorErrorsAlarm.Arn"} <= set(with_processor)
 
 
 def test_evreplay_metrics_are_the_ones_the_code_emits(template: Template) -> None:
@@ -61,13 +94,24 @@ def test_evreplay_metrics_are_the_ones_the_code_emits(template: Template) -> Non
     emitted = emitted_metrics()
     assert {"IngestCount", "DuplicateCount", "IngestLagMs", "ProcessorErrorCount"} <= emitted  # the scan works
 
-    ours = [line for line in metric_lines(dashboard(template)[0]) if line[0] == namespace]
-    plotted = {name for _, name, _, _ in ours}
+    body = dashboard(template)[0]
+    ours = [line for line in metric_lines(body) if line[0] == namespace]
+    plotted = {name for _, name, _, _ in ours} | {name for ns, _, name in searches(body) if ns == namespace}
 
     assert plotted <= emitted, f"plotted but never emitted: {plotted - emitted}"
     assert emitted <= plotted, f"emitted but not on the dashboard: {emitted - plotted}"
     # Powertools adds exactly one dimension, service: a line with any other set would stay empty
     assert all(dims == {"service": service} for _, _, dims, _ in ours)
+
+
+def test_per_stream_searches_use_the_dimensions_the_code_emits(template: Template) -> None:
+    found = {(dimensions, name) for namespace, dimensions, name in searches(dashboard(template)[0])}
+
+    assert found == {
+        (("service", *STREAM_DIMENSIONS), "IngestCount"),
+        (("service", *STREAM_DIMENSIONS), "IngestLagMs"),
+        (("service", *INVALID_DIMENSIONS), "InvalidCount"),
+    }
 
 
 def test_the_questions_the_issue_asks_are_on_the_dashboard(template: Template) -> None:

@@ -6,7 +6,6 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -50,8 +49,8 @@ def post_event() -> Response:
             settings.max_future_seconds,
             header_key=app.current_event.headers.get("Idempotency-Key"),
         )
-    except InvalidRequest:
-        metrics.add_metric(name="InvalidCount", unit=MetricUnit.Count, value=1)
+    except InvalidRequest as error:
+        ingestor.metrics.rejected(error)
         raise
     outcome = ingestor.ingest(event, _request_id())
     return json_response(outcome.status_code, outcome.body)
@@ -71,4 +70,8 @@ def post_batch() -> Response:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ingestor.idempotent.register_lambda_context(context)
-    return app.resolve(event, context)
+    try:
+        return app.resolve(event, context)
+    finally:
+        # Per-stream documents (evreplay.ingest_metrics); `metrics` above carries the rest.
+        ingestor.metrics.flush()

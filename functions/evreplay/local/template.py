@@ -3,7 +3,9 @@
 The template is the single source of truth: tables, the bucket, queues, function environments,
 API routes, queue triggers and the state machine's substitutions all come from here, through
 aws-sam-translator (offline) so that Globals and event sources are merged the way SAM merges
-them. Physical names are deterministic (`<LogicalId>` for tables and queues, lowercase for the
+them. Conditions are evaluated for the parameters given, as CloudFormation would: a resource whose
+condition is false does not exist here (`deployed`), `Fn::If` takes its branch, and `AWS::NoValue`
+removes the property. Physical names are deterministic (`<LogicalId>` for tables and queues, lowercase for the
 bucket), so a function's environment can be computed before anything is created.
 """
 
@@ -45,6 +47,9 @@ def default_template_path() -> Path:
         return Path(env)
     cwd = Path.cwd() / "template.yaml"
     return cwd if cwd.is_file() else project_root() / "template.yaml"
+
+
+_NO_VALUE = object()
 
 
 class _OfflinePolicyLoader:
@@ -95,7 +100,7 @@ class Template:
 
     # ------------------------------------------------------------------ translation
     def packaged(self) -> dict[str, Any]:
-        """The SAM template as `sam package` would leave it: CodeUri on S3, the ASL inlined."""
+        """The SAM template as `sam package` would leave it: code and layers on S3, the ASL inlined."""
         sam = copy.deepcopy(self.sam)
         globals_function = sam.get("Globals", {}).get("Function", {})
         if isinstance(globals_function.get("CodeUri"), str):
@@ -104,6 +109,8 @@ class Template:
             props = resource.get("Properties") or {}
             if resource.get("Type") == "AWS::Serverless::Function" and isinstance(props.get("CodeUri"), str):
                 props["CodeUri"] = "s3://evreplay-artifacts/functions.zip"
+            if resource.get("Type") == "AWS::Serverless::LayerVersion" and isinstance(props.get("ContentUri"), str):
+                props["ContentUri"] = "s3://evreplay-artifacts/layer.zip"
             if resource.get("Type") == "AWS::Serverless::StateMachine" and isinstance(props.get("DefinitionUri"), str):
                 props["Definition"] = self._read_json(props.pop("DefinitionUri"))
         return sam
@@ -118,9 +125,75 @@ class Template:
             messages = "; ".join(str(cause) for cause in exc.causes)
             raise TemplateError(f"template does not translate: {messages}") from exc
 
+    @cached_property
+    def deployed(self) -> dict[str, Any]:
+        """The translated template as CloudFormation deploys it for these parameters: resources and
+        outputs whose condition is false left out, `Fn::If` resolved, `AWS::NoValue` removed."""
+        cfn = self.translated
+        deployed = {key: value for key, value in cfn.items() if key not in ("Resources", "Outputs")}
+        for section in ("Resources", "Outputs"):
+            deployed[section] = {
+                logical_id: self._chosen(entry)
+                for logical_id, entry in (cfn.get(section) or {}).items()
+                if "Condition" not in entry or self.condition(entry["Condition"])
+            }
+        return deployed
+
+    def condition(self, name: str) -> bool:
+        """A condition of the template, evaluated for these parameters."""
+        conditions = self.translated.get("Conditions") or {}
+        if name not in conditions:
+            raise TemplateError(f"template has no condition {name}")
+        return bool(self._evaluate(conditions[name]))
+
+    def _evaluate(self, expression: Any) -> Any:
+        if not (isinstance(expression, dict) and len(expression) == 1):
+            return expression
+        ((key, arg),) = expression.items()
+        if key == "Fn::Equals":
+            left, right = (self._evaluate(item) for item in arg)
+            return str(left) == str(right)
+        if key == "Fn::Not":
+            return not self._evaluate(arg[0])
+        if key == "Fn::And":
+            return all(self._evaluate(item) for item in arg)
+        if key == "Fn::Or":
+            return any(self._evaluate(item) for item in arg)
+        if key == "Condition":
+            return self.condition(arg)
+        if key == "Ref":
+            return self.ref(arg)
+        raise TemplateError(f"{key} is not supported in a condition locally")
+
+    def _chosen(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [item for item in (self._chosen(entry) for entry in value) if item is not _NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        if value == {"Ref": "AWS::NoValue"}:
+            return _NO_VALUE
+        if len(value) == 1 and "Fn::If" in value:
+            name, if_true, if_false = value["Fn::If"]
+            return self._chosen(if_true if self.condition(name) else if_false)
+        chosen = {key: self._chosen(entry) for key, entry in value.items()}
+        return {key: entry for key, entry in chosen.items() if entry is not _NO_VALUE}
+
+    def _sam_resources(self, sam_type: str) -> dict[str, dict[str, Any]]:
+        """SAM resources of one type, as written, that exist for these parameters."""
+        return {
+            logical_id: resource
+            for logical_id, resource in (self.sam.get("Resources") or {}).items()
+            if resource.get("Type") == sam_type
+            and ("Condition" not in resource or self.condition(resource["Condition"]))
+        }
+
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
-        return dict(self.translated["Resources"])
+        return dict(self.deployed["Resources"])
+
+    @property
+    def outputs(self) -> dict[str, dict[str, Any]]:
+        return dict(self.deployed["Outputs"])
 
     def of_type(self, cfn_type: str) -> dict[str, dict[str, Any]]:
         return {name: res for name, res in self.resources.items() if res["Type"] == cfn_type}
@@ -255,9 +328,7 @@ class Template:
     def routes(self) -> list[Route]:
         """API routes from each SAM function's `Api` events."""
         routes = []
-        for logical_id, resource in self.sam.get("Resources", {}).items():
-            if resource.get("Type") != "AWS::Serverless::Function":
-                continue
+        for logical_id, resource in self._sam_resources("AWS::Serverless::Function").items():
             for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
                 if event.get("Type") == "Api":
                     props = event["Properties"]
@@ -286,11 +357,7 @@ class Template:
 
     def state_machines(self) -> dict[str, dict[str, Any]]:
         """SAM state machines as written (DefinitionUri + DefinitionSubstitutions)."""
-        return {
-            logical_id: resource
-            for logical_id, resource in self.sam.get("Resources", {}).items()
-            if resource.get("Type") == "AWS::Serverless::StateMachine"
-        }
+        return self._sam_resources("AWS::Serverless::StateMachine")
 
     def state_machine_definition(self, logical_id: str) -> str:
         """The ASL text with its DefinitionSubstitutions resolved, as CloudFormation would."""

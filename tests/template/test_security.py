@@ -249,6 +249,11 @@ def bucket_problems(cfn: Cfn) -> list[str]:
             problems.append(f"{bucket_id}: default encryption {sorted(map(str, algorithms))}")
         if (props.get("VersioningConfiguration") or {}).get("Status") != "Enabled":
             problems.append(f"{bucket_id}: versioning is not Enabled")
+        # A lifecycle rule may move objects to another storage class (RawTransitionDays), never expire them.
+        for rule in (props.get("LifecycleConfiguration") or {}).get("Rules") or []:
+            deleting = sorted(key for key in rule if "Expiration" in key or key == "ExpiredObjectDeleteMarker")
+            if deleting:
+                problems.append(f"{bucket_id}: lifecycle rule {rule.get('Id')} deletes objects ({', '.join(deleting)})")
         ownership = [r.get("ObjectOwnership") for r in (props.get("OwnershipControls") or {}).get("Rules") or []]
         if ownership != ["BucketOwnerEnforced"]:
             problems.append(f"{bucket_id}: ACLs not disabled (ObjectOwnership {ownership})")
@@ -343,9 +348,19 @@ CHECKS: dict[str, Callable[[Cfn], list[str]]] = {
 
 
 # ---------------------------------------------------------------------------- the tests
-@pytest.fixture(scope="module")
-def cfn() -> Cfn:
-    return Template().translated
+# The defaults, and every optional operations parameter set: what deploys differs (a lifecycle rule,
+# alarm actions, no processor), and every variant must pass.
+VARIANTS = {
+    "defaults": {},
+    "every option": {"RawTransitionDays": "30", "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:ops"},
+    "no processor": {"EnableProcessor": "false", "RawTransitionDays": "1"},
+}
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS.values()), ids=list(VARIANTS))
+def cfn(request: pytest.FixtureRequest) -> Cfn:
+    # As CloudFormation deploys it for these parameters: conditions evaluated, Fn::If resolved.
+    return Template(parameter_overrides=request.param).deployed
 
 
 @pytest.mark.parametrize("check", list(CHECKS))
@@ -425,6 +440,12 @@ def _drop_tls_condition(cfn: Cfn) -> None:
     _first(cfn, "AWS::S3::BucketPolicy")["PolicyDocument"]["Statement"][0].pop("Condition")
 
 
+def _expire_raw_objects(cfn: Cfn) -> None:
+    _first(cfn, "AWS::S3::Bucket")["LifecycleConfiguration"] = {
+        "Rules": [{"Id": "Tidy", "Status": "Enabled", "Transitions": [], "ExpirationInDays": 365}]
+    }
+
+
 def _drop_function_log_group(cfn: Cfn) -> None:
     function_id = next(i for i, _ in resources_of(cfn, "AWS::Lambda::Function"))
     for group_id, group in list(resources_of(cfn, "AWS::Logs::LogGroup")):
@@ -458,6 +479,7 @@ BROKEN_COPIES: list[tuple[str, str, Callable[[Cfn], None]]] = [
         _set("AWS::S3::Bucket", "VersioningConfiguration", "Status", value="Suspended"),
     ),
     ("buckets", "TLS-only deny without its condition", _drop_tls_condition),
+    ("buckets", "a lifecycle rule that expires objects", _expire_raw_objects),
     ("queues", "a queue without SSE", _set("AWS::SQS::Queue", "SqsManagedSseEnabled", value=False)),
     ("queues", "a queue outside the TLS-only policy", _set("AWS::SQS::QueuePolicy", "Queues", value=[])),
     ("tables", "a table without SSE", _set("AWS::DynamoDB::Table", "SSESpecification", delete=True)),

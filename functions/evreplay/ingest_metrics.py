@@ -25,8 +25,6 @@ from evreplay.errors import InvalidRequest, PayloadTooLarge
 
 STREAM_DIMENSIONS = ("source", "event_type")
 INVALID_DIMENSIONS = ("reason",)
-# EMF accepts at most 100 values of one metric in one document.
-MAX_VALUES_PER_DOCUMENT = 100
 
 # What a rejection can be about: each top-level field of an event, the body as a whole (not JSON,
 # too deep, too large), the Idempotency-Key header, and a field the schema does not know.
@@ -84,13 +82,14 @@ class IngestMetrics:
         with self._lock:
             gathered, self._values = self._values, defaultdict(lambda: defaultdict(list))
         for dimensions, metrics in gathered.items():
-            longest = max(len(values) for values in metrics.values())
-            for start in range(0, longest, MAX_VALUES_PER_DOCUMENT):
-                document = EphemeralMetrics()
-                # The first set is (service) alone, which Powertools adds; the second names the service too.
-                service = {"service": document.service} if document.service else {}
-                document.add_dimensions(**service, **dict(dimensions))
-                for (name, unit), values in metrics.items():
-                    for value in values[start : start + MAX_VALUES_PER_DOCUMENT]:
-                        document.add_metric(name=name, unit=unit, value=value)
-                document.flush_metrics(raise_on_empty_metrics=False)
+            document = EphemeralMetrics()
+            # The first set is (service) alone, which Powertools adds; the second names the service too.
+            service = {"service": document.service} if document.service else {}
+            document.add_dimensions(**service, **dict(dimensions))
+            for (name, unit), values in metrics.items():
+                for value in values:
+                    # Powertools writes the document out by itself when a metric reaches 100 values
+                    # (EMF's limit per document), keeping the dimensions for the next one.
+                    document.add_metric(name=name, unit=unit, value=value)
+            if document.metric_set:
+                document.flush_metrics()

@@ -1,4 +1,4 @@
-"""DESIGN §4 in plain Python, written from the contract and nothing else: the expected messages and
+"""docs/design.md §4 in plain Python, written from the contract and nothing else: the expected messages and
 result of a replay over a list of stored occurrences. Tests compare the real workflow against it."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def reference_replay(
     limit: int = 500,
     dry_run: bool = False,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """(messages, result) for one replay, exactly as DESIGN §4.1-4.7 state them."""
+    """(messages, result) for one replay, exactly as docs/design.md §4.1-4.7 state them."""
     start, end = _utc(start_time), _utc(end_time)
     # 4.1 half-open window, one entity; 4.2 order: event_time, event_id, arrival.
     selected = sorted(

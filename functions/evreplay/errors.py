@@ -44,7 +44,7 @@ class InvalidReplayRequest(InvalidRequest):
 
 
 class InvalidReplayMessage(InvalidRequest):
-    """A replay queue message is not a replay message (DESIGN §4.6), or disagrees with the raw
+    """A replay queue message is not a replay message (docs/design.md §4.6), or disagrees with the raw
     object it points at. Retrying cannot help: it ends in the DLQ after the configured receives."""
 
     code = "InvalidReplayMessage"

@@ -1,4 +1,4 @@
-"""The replay rules for one page of index rows (DESIGN §4.2-4.4), as a pure decision.
+"""The replay rules for one page of index rows (docs/design.md §4.2-4.4), as a pure decision.
 
 Given the rows of one Query page in replay order, the counters so far and a way to claim an event
 for this replay, decide which rows become messages, which are skipped as duplicates, where the page

@@ -1,4 +1,4 @@
-"""Sending replay messages: SendMessageBatch, 10 entries per call (DESIGN §4.6, §4.8).
+"""Sending replay messages: SendMessageBatch, 10 entries per call (docs/design.md §4.6, §4.8).
 
 botocore's standard retry mode already retries throttling and transient errors of a whole call.
 What it cannot see is a successful call that reports some entries `Failed`: those entries (and only

@@ -1,4 +1,4 @@
-"""A replay request (DESIGN §4), checked the same way whether it comes from POST /replays or is
+"""A replay request (docs/design.md §4), checked the same way whether it comes from POST /replays or is
 typed into the Step Functions console as an execution input.
 
 The JSON Schema file is the first check (types, required fields, unknown fields); then the rules a

@@ -1,6 +1,6 @@
 """The replay state table: per-replay duplicate markers and the audit listing of replays.
 
-Markers (DESIGN §4.3): one item per event_id that needs a check in a replay, `pk = "R#<replay_id>"`,
+Markers (docs/design.md §4.3): one item per event_id that needs a check in a replay, `pk = "R#<replay_id>"`,
 `sk = <event_id>`, `claimed_by` = the index row (its sort key) that holds the event's single message,
 with a TTL. The claim is a conditional write that also succeeds for the row that already holds it, so
 a page that is retried (Lambda retry, Step Functions Retry) makes exactly the same decisions.

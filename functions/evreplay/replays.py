@@ -1,5 +1,5 @@
 """Replays as the API sees them: start, follow, list, explain and cancel executions of the replay
-state machine (DESIGN §4). The execution name is the replay_id; Step Functions is the source of
+state machine (docs/design.md §4). The execution name is the replay_id; Step Functions is the source of
 truth for status, result and history.
 
 A long replay continues in new executions named `<replay_id>--c1`, `--c2`, ... (deterministic, see

@@ -1,4 +1,4 @@
-"""`evreplay local` listens on 127.0.0.1 only (DESIGN §8): the API has no authentication and the AWS
+"""`evreplay local` listens on 127.0.0.1 only (docs/design.md §8): the API has no authentication and the AWS
 endpoint (moto) holds every stored event, so neither may be reachable from another machine.
 
 Proved on the running stack (the session's `evreplay local` child): every socket the process

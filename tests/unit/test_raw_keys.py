@@ -1,4 +1,4 @@
-"""S3 keys: Hive partitions, safe and collision-free entity segments (DESIGN §3)."""
+"""S3 keys: Hive partitions, safe and collision-free entity segments (docs/design.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The replay state machine's definition, as written in statemachines/ (DESIGN §4, STYLE)."""
+"""The replay state machine's definition, as written in statemachines/ (docs/design.md §4, STYLE)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The page rules (evreplay.replay_plan) against the plain-Python reference of DESIGN §4, page by
+"""The page rules (evreplay.replay_plan) against the plain-Python reference of docs/design.md §4, page by
 page the way the workflow drives them, with the claims in a dictionary instead of DynamoDB."""
 
 from __future__ import annotations

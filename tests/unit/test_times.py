@@ -1,4 +1,4 @@
-"""Time normalization (DESIGN §2): one instant, one stored form; string order is time order."""
+"""Time normalization (docs/design.md §2): one instant, one stored form; string order is time order."""
 
 from __future__ import annotations
 

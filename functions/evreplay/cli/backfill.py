@@ -4,7 +4,7 @@ resumable after an interruption without storing anything twice.
 How "never twice" works:
 - every line gets an idempotency_key unless it has one: `backfill:<file sha256>:<line number>`.
   Sending a line again with the same key and body returns the first response and stores nothing
-  (DESIGN §2), so a chunk that was in flight when the run stopped can simply be sent again;
+  (docs/design.md §2), so a chunk that was in flight when the run stopped can simply be sent again;
 - a small checkpoint file records which line ranges are finished (a chunk is finished when every
   line in it was accepted, recorded as a duplicate or rejected), with the running counts. It is
   replaced atomically after each chunk, so a kill at any moment leaves a valid checkpoint.

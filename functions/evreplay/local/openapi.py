@@ -145,7 +145,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "field": nullable(string("The offending field, query parameter or header.")),
         }
     ),
-    "Error": obj({"error": ref("ErrorDetail")}, description="Every error, from evreplay or API Gateway (DESIGN §2)."),
+    "Error": obj(
+        {"error": ref("ErrorDetail")}, description="Every error, from evreplay or API Gateway (docs/design.md §2)."
+    ),
     "EventAccepted": obj(
         {
             "event_id": string(minLength=1, maxLength=128),
@@ -186,7 +188,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "ReplayResult": obj(
         {name: nullable({"type": "boolean"} if name == "truncated" else COUNT) for name in replays.RESULT_FIELDS},
-        description="DESIGN §4.7.",
+        description="docs/design.md §4.7.",
     ),
     "Replay": replay_view(),
     "ReplayListItem": replay_view(entity_id=ENTITY_ID),
@@ -229,7 +231,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "event_type": string(),
             "payload_sha256": string(pattern="^[0-9a-f]{64}$"),
         },
-        description="One stored occurrence (DESIGN §3).",
+        description="One stored occurrence (docs/design.md §3).",
     ),
     "EventList": page_of("IndexRow"),
     "AggregateVersion": obj(
@@ -246,7 +248,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "created_at": nullable(string()),
             "updated_at": nullable(string()),
         },
-        description="One replay's aggregates of one entity's UTC day (DESIGN §5).",
+        description="One replay's aggregates of one entity's UTC day (docs/design.md §5).",
     ),
     "AggregateList": page_of("AggregateVersion"),
     "CountDelta": obj({"base": COUNT, "other": COUNT, "delta": integer()}),

@@ -1,9 +1,9 @@
 """The local API over HTTP: a ThreadingHTTPServer that turns each request into one
 `LocalGateway.request(...)` call (raw body bytes, query string and headers passed through) and
-answers `GET /health` itself, as DESIGN §7 describes: 503 until the stack is ready, then
+answers `GET /health` itself, as docs/design.md §7 describes: 503 until the stack is ready, then
 `200 {"status": "ok", "aws_endpoint": ...}`.
 
-The server binds to a loopback address only (DESIGN §8): the local API has no authentication, so
+The server binds to a loopback address only (docs/design.md §8): the local API has no authentication, so
 anything else needs an explicit opt-in.
 """
 

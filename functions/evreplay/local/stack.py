@@ -1,4 +1,4 @@
-"""`evreplay local`: the whole pipeline in one process (DESIGN §7).
+"""`evreplay local`: the whole pipeline in one process (docs/design.md §7).
 
 Order matters and is the point of this module:
 1. bind the HTTP API first, so `GET /health` answers 503 while the rest starts;

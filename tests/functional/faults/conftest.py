@@ -52,7 +52,7 @@ def raw_keys_of(stack: Stack, entity_id: str) -> list[str]:
 
 
 def error_shape(body: Any) -> dict[str, Any]:
-    """The contract's error body (DESIGN §2), and nothing else."""
+    """The contract's error body (docs/design.md §2), and nothing else."""
     assert isinstance(body, dict) and set(body) == {"error"}, body
     assert set(body["error"]) == {"code", "message", "field"}, body
     assert isinstance(body["error"]["message"], str) and body["error"]["message"], body

@@ -1,5 +1,5 @@
 """The replay workflow under AWS faults: every call the state machine, its two Lambda tasks and the
-replay API make, failed the ways AWS fails it (DESIGN §4.8: no message lost; failures visible).
+replay API make, failed the ways AWS fails it (docs/design.md §4.8: no message lost; failures visible).
 
 The calls:
 - ValidateRequest (Lambda): DynamoDB BatchWriteItem - the replay's audit records;

@@ -1,4 +1,4 @@
-"""POST /events/batch: each item valid or rejected on its own (DESIGN §2)."""
+"""POST /events/batch: each item valid or rejected on its own (docs/design.md §2)."""
 
 from __future__ import annotations
 

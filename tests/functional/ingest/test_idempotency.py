@@ -1,4 +1,4 @@
-"""Idempotent retries through Powertools' Idempotency utility (DESIGN §2)."""
+"""Idempotent retries through Powertools' Idempotency utility (docs/design.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""POST /events: what is stored, where, and what the producer is told (DESIGN §2–3)."""
+"""POST /events: what is stored, where, and what the producer is told (docs/design.md §2–3)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_post_event_stores_raw_object_and_index_row(stack, post):
     assert stored["event_time_original"] == "2025-12-28T23:59:59.250+01:00"
     assert stored["event_id"] == expected_id
 
-    # AND exactly one index row points at it, with every field of DESIGN §3
+    # AND exactly one index row points at it, with every field of docs/design.md §3
     (row,) = index_rows(stack)
     assert row["pk"] == "E#user_123"
     assert row["sk"].startswith(f"T#2025-12-28T22:59:59.250000Z#{expected_id}#")

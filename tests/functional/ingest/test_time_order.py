@@ -1,4 +1,4 @@
-"""Index order equals time order, whatever offsets producers use (DESIGN §2–3)."""
+"""Index order equals time order, whatever offsets producers use (docs/design.md §2–3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GET /stats/lag: one stream's UTC event day, every arrival's ingest lag (DESIGN issue 8)."""
+"""GET /stats/lag: one stream's UTC event day, every arrival's ingest lag (docs/investigating.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Helpers for the processor tests: real events ingested through the API, replay messages built
-from the real index rows (as the replay workflow would build them, DESIGN §4.6), and the
+from the real index rows (as the replay workflow would build them, docs/design.md §4.6), and the
 processor run either on SQS-shaped events or through the local queue driver."""
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def replay_messages(
     start: str = START_NORMALIZED,
     end: str = END_NORMALIZED,
 ) -> list[str]:
-    """Message bodies of a replay of [start, end), in replay order with 1-based seq (DESIGN §4)."""
+    """Message bodies of a replay of [start, end), in replay order with 1-based seq (docs/design.md §4)."""
     replay_id = replay_id or f"r-{uuid.uuid4().hex[:12]}"
     seen: set[str] = set()
     bodies: list[str] = []

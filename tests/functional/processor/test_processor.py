@@ -1,5 +1,5 @@
 """The processor on SQS-shaped batches: what a replay message adds to its aggregate version, and
-that it adds it exactly once (DESIGN §5)."""
+that it adds it exactly once (docs/design.md §5)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Aggregates are versioned by replay: equal inputs give equal numbers under their own versions,
-a changed input shows up as a changed count and hash (DESIGN §5)."""
+a changed input shows up as a changed count and hash (docs/design.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The replay API (DESIGN §4): start, follow, list, explain, cancel replays; inspect index rows."""
+"""The replay API (docs/design.md §4): start, follow, list, explain, cancel replays; inspect index rows."""
 
 from __future__ import annotations
 

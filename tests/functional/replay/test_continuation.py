@@ -1,4 +1,4 @@
-"""Continue-as-new (DESIGN §4.9): after REPLAY_PAGES_PER_EXECUTION pages an execution starts the
+"""Continue-as-new (docs/design.md §4.9): after REPLAY_PAGES_PER_EXECUTION pages an execution starts the
 same state machine again with the cursor and counters, so no execution nears the history quota;
 the replay (messages, counters, status) is the same as if it had run in one execution."""
 

@@ -1,4 +1,4 @@
-"""No message lost (DESIGN §4.8): faults injected at the botocore layer of the page function's own
+"""No message lost (docs/design.md §4.8): faults injected at the botocore layer of the page function's own
 clients. SendMessageBatch entries reported `Failed` are resent; DynamoDB throttling is retried by
 botocore and, past its attempts, by the state machine; an execution that cannot deliver fails."""
 

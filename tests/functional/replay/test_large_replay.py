@@ -1,5 +1,5 @@
 """A replay of more than 2 500 stored events over many pages, with duplicates near and far, checked
-message by message against the plain-Python reference; and what it costs (DESIGN §4.9-4.10):
+message by message against the plain-Python reference; and what it costs (docs/design.md §4.9-4.10):
 history events and state transitions, SQS calls, the largest state payload."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from tests.replay_reference import Occurrence, reference_replay
 DAY = datetime(2025, 12, 28, tzinfo=UTC)
 OFFSETS = [timedelta(0), timedelta(hours=1), timedelta(hours=-5), timedelta(hours=5, minutes=30)]
 
-# DESIGN §4.10 and Step Functions' quotas
+# docs/design.md §4.10 and Step Functions' quotas
 MAX_SQS_CALLS_PER_1000 = 101
 MAX_TRANSITIONS_PER_1000 = 20
 MAX_HISTORY_EVENTS = 25_000
@@ -97,7 +97,7 @@ def measure(flow: Workflow, replay: Replay, sqs_calls: int) -> dict[str, Any]:
 
 
 def check_budget(cost: dict[str, Any], transitions: bool = True) -> None:
-    """DESIGN §4.10's budget. Transitions are ~2 per page, so their budget holds for the template's
+    """docs/design.md §4.10's budget. Transitions are ~2 per page, so their budget holds for the template's
     page size (1 000 rows), not for the small pages a test uses to get many of them."""
     assert cost["sqs_calls_per_1000"] <= MAX_SQS_CALLS_PER_1000, cost
     if transitions:

@@ -1,5 +1,5 @@
 """Property: for random stored events and random replay requests, what the real workflow sends and
-counts equals the plain-Python model of DESIGN §4 (tests/replay_reference.py).
+counts equals the plain-Python model of docs/design.md §4 (tests/replay_reference.py).
 
 Random: two entities sharing a small pool of event_ids (so duplicates happen, on the same page and
 pages apart, at the same instant and at other times), event times written with random UTC offsets

@@ -1,4 +1,4 @@
-"""One test per rule of DESIGN §4, each running the real state machine over events stored through
+"""One test per rule of docs/design.md §4, each running the real state machine over events stored through
 the ingest API and reading the messages back off the replay queue, checked against the plain-Python
 reference (tests/replay_reference.py)."""
 

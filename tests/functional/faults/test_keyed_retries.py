@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pytest
@@ -26,50 +26,21 @@ from evreplay.receipts import RECEIPT_PREFIX
 
 from tests.conftest import Stack
 from tests.faults import ALWAYS, APPLIED_THEN_INTERNAL, INTERNAL, READ_TIMEOUT, Faults, Kind
-from tests.functional.faults.conftest import error_shape, occurrence_rows, registry
+from tests.functional.faults.conftest import (
+    LONGEST_WAIT,
+    RETRIED,
+    RETRY_BUDGET_SECONDS,
+    error_shape,
+    occurrence_rows,
+    registry,
+    retry_as_advised,
+)
 from tests.functional.faults.test_ingest_faults import event, post
-
-# The README's advice to producers: retry 409 and 503 with the same key, waiting 0.2 s and doubling
-# up to 1 s, for 10 s.
-RETRIED = {409, 503}
-RETRY_BUDGET_SECONDS = 10.0
-FIRST_WAIT, LONGEST_WAIT = 0.2, 1.0
 
 
 @pytest.fixture
 def stack(module_stack: Stack) -> Stack:
     return module_stack
-
-
-@dataclass
-class Retried:
-    """A producer's retries of one request: every status it saw, how long until its last answer."""
-
-    answers: list[Any] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def final(self) -> Any:
-        return self.answers[-1]
-
-    @property
-    def statuses(self) -> list[int]:
-        return [answer.status for answer in self.answers]
-
-
-def post_as_advised(stack: Stack, body: dict[str, Any], key: str, first: Any = None) -> Retried:
-    """Retry like the README says, starting from `first` (an answer already seen) if given."""
-    retried = Retried([first] if first is not None else [])
-    started, wait = time.monotonic(), FIRST_WAIT
-    while not retried.answers or retried.final.status in RETRIED:
-        if retried.answers:
-            if time.monotonic() - started + wait > RETRY_BUDGET_SECONDS:
-                break
-            time.sleep(wait)
-            wait = min(wait * 2, LONGEST_WAIT)
-        retried.answers.append(post(stack, body, key))
-    retried.seconds = time.monotonic() - started
-    return retried
 
 
 def receipt_text(stack: Stack, key: str) -> str:
@@ -128,7 +99,7 @@ def test_attempt_that_fails_and_deletes_its_record_is_retried_at_once(stack, fau
     faults.clear()
 
     # WHEN the producer retries as advised
-    retried = post_as_advised(stack, body, key, first)
+    retried = retry_as_advised(lambda: post(stack, body, key), first)
 
     # THEN its first retry is the 201
     assert retried.statuses == [503, 201], retried.statuses
@@ -160,7 +131,7 @@ def test_attempt_that_leaves_its_record_in_progress_frees_the_key_within_the_bou
     assert all(left <= IN_PROGRESS_SECONDS * 1000 for left in in_progress_left_ms(stack))
 
     # WHEN the producer retries as advised
-    retried = post_as_advised(stack, body, key, first)
+    retried = retry_as_advised(lambda: post(stack, body, key), first)
 
     # THEN it is told 409 "retry in a second" for at most the window, then gets its 201
     assert retried.final.status == 201, retried.statuses
@@ -184,12 +155,12 @@ def test_hundred_keyed_posts_under_random_storage_faults_reach_201_within_the_re
     # with the answer lost)
     chaos = faults.inject_random(0.1, seed=19)
     entities = [f"user-{uuid.uuid4().hex[:8]}" for _ in range(100)]
-    runs: list[tuple[str, Retried]] = []
+    runs = []
 
     # WHEN a producer posts 100 keyed events, retrying each as advised
     for entity_id in entities:
-        body, key = event(entity_id), f"key-{entity_id}"
-        runs.append((entity_id, post_as_advised(stack, body, key)))
+        request = partial(post, stack, event(entity_id), f"key-{entity_id}")
+        runs.append((entity_id, retry_as_advised(request)))
     repeats = [post(stack, event(entity_id), f"key-{entity_id}") for entity_id in entities]
     faults.clear()
 

@@ -22,6 +22,7 @@ sleep) without changing how many attempts are made.
 from __future__ import annotations
 
 import json
+import random
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -102,6 +103,33 @@ def kinds_for(service: str, operation: str) -> list[Kind]:
     if operation == "TransactWriteItems":
         kinds += [TRANSACTION_CONFLICT, TRANSACTION_THROTTLED]
     return kinds
+
+
+@dataclass
+class RandomFaults:
+    """Every request fails with `probability`: half refused, half applied with the answer lost."""
+
+    probability: float
+    seed: int
+    refused: tuple[Kind, ...] = (THROTTLED, INTERNAL, UNAVAILABLE, CONNECT_TIMEOUT)
+    lost: tuple[Kind, ...] = (READ_TIMEOUT, APPLIED_THEN_INTERNAL)
+    services: tuple[str, ...] = ("dynamodb", "s3", "sqs", "sfn")  # the storage calls
+    requests: int = 0
+    fired: dict[str, int] = field(default_factory=dict)  # kind name -> times
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+
+    def draw(self, service: str) -> Kind | None:
+        if service not in self.services:
+            return None
+        self.requests += 1
+        if self._random.random() >= self.probability:
+            return None
+        kinds = self.lost if self._random.random() < 0.5 else self.refused
+        kind = self._random.choice(kinds)
+        self.fired[kind.name] = self.fired.get(kind.name, 0) + 1
+        return kind
 
 
 @dataclass
@@ -189,6 +217,7 @@ class Faults:
         self._original = original
         self._lock = threading.Lock()
         self.faults: list[Fault] = []
+        self.random: RandomFaults | None = None
         self.fired: list[tuple[str, str, str]] = []  # (service, operation, kind) of every injected failure
         self._tokens: dict[str, tuple[int, dict[str, str], bytes]] = {}
 
@@ -207,9 +236,16 @@ class Faults:
             self.faults.append(fault)
         return fault
 
+    def inject_random(self, probability: float, seed: int) -> RandomFaults:
+        """Besides the injected faults, fail every storage request at random (RandomFaults)."""
+        with self._lock:
+            self.random = RandomFaults(probability, seed)
+        return self.random
+
     def clear(self) -> None:
         with self._lock:
             self.faults.clear()
+            self.random = None
 
     def _due(self, service: str, operation: str, request: AWSPreparedRequest) -> Fault | None:
         with self._lock:
@@ -217,6 +253,10 @@ class Faults:
                 if fault.matches(service, operation, request) and fault.take():
                     self.fired.append((service, operation, fault.kind.name))
                     return fault
+            kind = self.random.draw(service) if self.random is not None else None
+            if kind is not None:
+                self.fired.append((service, operation, kind.name))
+                return Fault(service, operation, kind, fired=1)
         return None
 
     def __call__(self, stubber: BotocoreStubber, event_name: str, request: AWSPreparedRequest, **kwargs: Any) -> Any:

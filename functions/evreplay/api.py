@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
+from evreplay.answers import Answer
 from evreplay.errors import EvReplayError, InvalidRequest, PayloadTooLarge, error_body, http_status
 from evreplay.observability import logger
 
@@ -98,11 +99,13 @@ def read_json_body(event: BaseProxyEvent, max_bytes: int) -> Any:
 
 
 def json_response(status_code: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return answer_response(Answer.of(status_code, body), headers)
+
+
+def answer_response(answer: Answer, headers: dict[str, str] | None = None) -> Response:
+    """The answer's text as it is (an idempotent retry's bytes are the first response's)."""
     return Response(
-        status_code=status_code,
-        content_type="application/json",
-        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-        headers=headers or {},
+        status_code=answer.status_code, content_type="application/json", body=answer.text, headers=headers or {}
     )
 
 

@@ -22,14 +22,16 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 
 from evreplay import schemas
+from evreplay.answers import Answer
 from evreplay.errors import (
     EvReplayError,
     IdempotencyKeyReused,
     InvalidRequest,
+    StorageUnavailable,
     error_body,
 )
 from evreplay.event_ids import canonical_json, derive_event_id, payload_sha256, sha256_hex
-from evreplay.idempotency import IdempotentCall
+from evreplay.idempotency import IN_PROGRESS_SECONDS, IdempotentCall
 from evreplay.index import DUPLICATE, EventIndex, IndexRow
 from evreplay.ingest_metrics import IngestMetrics
 from evreplay.observability import logger
@@ -110,14 +112,6 @@ def parse_event(
     )
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What the API answers for one event: an HTTP status and a JSON body."""
-
-    status_code: int
-    body: dict[str, Any]
-
-
 def new_arrival_id(now: datetime) -> str:
     """Fixed-width ingest time then randomness: orders arrivals of one event_id by arrival."""
     return f"{now.strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:16]}"
@@ -148,20 +142,23 @@ class Ingestor:
             key_prefix="evreplay.ingest",
             payload_field="event",
             key_field="idempotency_key",
-            in_flight_message="a request with this idempotency key is still in flight; retry later",
+            in_flight_message=(
+                "a request with this idempotency key is in progress (it started less than "
+                f"{IN_PROGRESS_SECONDS} s ago); retry in a second"
+            ),
             reused_message="this idempotency key was used with a different body",
+            status_code=201,
         )
 
-    def ingest(self, event: Event, request_id: str = "") -> Outcome:
+    def ingest(self, event: Event, request_id: str = "") -> Answer:
         """Store one validated event, at most once per idempotency key."""
         if event.idempotency_key is None:
             return self._store(event, request_id)
-        stored = self.idempotent(
+        return self.idempotent(
             {"idempotency_key": event.idempotency_key, "event": event.content()},
             event=event,
             request_id=request_id,
         )
-        return Outcome(int(stored["status_code"]), dict(stored["body"]))
 
     def ingest_batch(
         self, bodies: list[Any], request_id: str = "", max_future_seconds: int = 86400
@@ -186,7 +183,7 @@ class Ingestor:
         def run_group(group: list[tuple[int, Event]]) -> None:
             for position, event in group:
                 try:
-                    outcome = self.ingest(event, request_id)
+                    body = self.ingest(event, request_id).body
                 except EvReplayError as error:
                     # REJECTED: the item itself is wrong. FAILED: retry it (storage trouble, in flight).
                     status = "REJECTED" if isinstance(error, (InvalidRequest, IdempotencyKeyReused)) else "FAILED"
@@ -194,8 +191,8 @@ class Ingestor:
                     continue
                 results[position] = {
                     "index": position,
-                    "status": outcome.body["status"],
-                    "event_id": outcome.body["event_id"],
+                    "status": body["status"],
+                    "event_id": body["event_id"],
                 }
 
         if groups:
@@ -203,25 +200,30 @@ class Ingestor:
                 list(pool.map(run_group, groups.values()))
         return [result for result in results if result is not None]
 
-    def _store_request(self, call: dict[str, Any], event: Event, request_id: str) -> dict[str, Any]:
+    def _store_request(self, call: dict[str, Any], event: Event, request_id: str) -> Answer:
         # Called through Powertools' idempotency wrapper, which hashes `call` (key and body)
         # and stores what this returns, so a retry gets exactly the first response back.
-        outcome = self._store(event, request_id)
-        return {"status_code": outcome.status_code, "body": outcome.body}
+        return self._store(event, request_id)
 
-    def _store(self, event: Event, request_id: str) -> Outcome:
+    def _earlier_answer(self, event: Event, digest: str) -> Answer | None:
+        """What an earlier run of this keyed request answered, from its receipt (None: no run stored it)."""
+        if self._receipts is None or event.idempotency_key is None:
+            return None
+        earlier = self._receipts.find(event.idempotency_key)
+        if earlier is None:
+            return None
+        if earlier.content_sha256 != digest:
+            raise IdempotencyKeyReused("this idempotency key was used with a different body", field="idempotency_key")
+        logger.info("answered from the request's receipt", extra={"event_id": event.event_id})
+        return earlier.answer
+
+    def _store(self, event: Event, request_id: str) -> Answer:
         receipts, idempotency_key = self._receipts, event.idempotency_key
-        digest = ""
-        if receipts is not None and idempotency_key is not None:
-            digest = sha256_hex(canonical_json(event.content()))
-            earlier = receipts.find(idempotency_key)
-            if earlier is not None:
-                if earlier.content_sha256 != digest:
-                    raise IdempotencyKeyReused(
-                        "this idempotency key was used with a different body", field="idempotency_key"
-                    )
-                logger.info("answered from the request's receipt", extra={"event_id": earlier.body.get("event_id")})
-                return Outcome(201, earlier.body)
+        keyed = receipts is not None and idempotency_key is not None
+        digest = sha256_hex(canonical_json(event.content())) if keyed else ""
+        earlier = self._earlier_answer(event, digest)
+        if earlier is not None:
+            return earlier
         now = self._clock()
         ingest_time = format_utc(now)
         arrival_id = new_arrival_id(now)
@@ -259,18 +261,30 @@ class Ingestor:
             payload_sha256=payload_sha256(event.payload),
         )
 
+        def answer(status: str) -> Answer:
+            return Answer.of(201, self._answer(event, status, ingest_time, lag_ms, key))
+
         def receipt(status: str) -> list[dict[str, Any]]:
             if receipts is None or idempotency_key is None:
                 return []
-            return [receipts.put(idempotency_key, digest, self._answer(event, status, ingest_time, lag_ms, key))]
+            return [receipts.put(idempotency_key, digest, answer(status))]
 
-        status = self._index.record(row, receipt)
+        try:
+            status = self._index.record(row, receipt)
+        except StorageUnavailable:
+            # Another run of this keyed request may have stored it meanwhile (its receipt cancels
+            # this transaction), or this transaction was applied and every answer lost: either way
+            # the receipt holds the first response.
+            earlier = self._earlier_answer(event, digest) if keyed else None
+            if earlier is None:
+                raise
+            return earlier
         self.metrics.stored(event.source, event.event_type, lag_ms, duplicate=status == DUPLICATE)
         logger.info(
             "event stored",
             extra={"event_id": event.event_id, "entity_id": event.entity_id, "status": status, "s3_key": key},
         )
-        return Outcome(201, self._answer(event, status, ingest_time, lag_ms, key))
+        return answer(status)
 
     @staticmethod
     def _answer(event: Event, status: str, ingest_time: str, lag_ms: int, s3_key: str) -> dict[str, Any]:

@@ -2,29 +2,31 @@
 index row, so that running the request again can never store it twice.
 
 Powertools' idempotency record returns the first response to a retry once that response is
-recorded. Two failures leave an event stored without a recorded response:
+recorded. Three cases run a keyed request again before (or without) that:
 - the index transaction was applied but every answer was lost (botocore gave up: 503), and
   Powertools deleted its record because the request failed;
 - the event was stored and Powertools' UpdateItem (recording the response) failed: 503, and the
-  record stays in progress until the Lambda timeout, after which Powertools runs the request again.
-Either way the same request runs a second time; without a receipt it would store a second
-occurrence (DUPLICATE) of one producer request.
+  record stays in progress until its short window passes (evreplay.idempotency), after which
+  Powertools runs the request again;
+- an attempt still running when its window passed meets a retry with the same key: both run.
+Without a receipt each would store a second occurrence (DUPLICATE) of one producer request.
 
 A receipt lives in the idempotency table, expiring with the same TTL as Powertools' records:
-`id = "evreplay.ingest.receipt#<sha256 of the key>"`, the 201 body and the sha256 of the request's
-content. A keyed request looks for its receipt first (a consistent read) and, if there is one,
-answers its body again and stores nothing.
+`id = "evreplay.ingest.receipt#<sha256 of the key>"`, the 201 body (its exact text) and the sha256
+of the request's content. A keyed request looks for its receipt first (a consistent read) and, if
+there is one, answers its body again and stores nothing. Its transaction's condition on the receipt
+cancels a second store; the attempt that loses then answers the receipt that won.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from evreplay.answers import Answer
 from evreplay.errors import AWS_CALL_ERRORS, StorageUnavailable, aws_error_code
 
 RECEIPT_PREFIX = "evreplay.ingest.receipt#"
@@ -32,7 +34,7 @@ RECEIPT_PREFIX = "evreplay.ingest.receipt#"
 
 @dataclass(frozen=True)
 class Receipt:
-    body: dict[str, Any]  # the 201 body the request answered
+    answer: Answer  # what the request answered (201), byte for byte
     content_sha256: str  # what the request sent, to tell a retry from a reused key
 
 
@@ -60,9 +62,9 @@ class Receipts:
         item = response.get("Item")
         if not item or int(item["expiration"]["N"]) < self._clock():
             return None  # none, or expired and not yet removed by the TTL sweeper
-        return Receipt(body=json.loads(item["body"]["S"]), content_sha256=item["content_sha256"]["S"])
+        return Receipt(answer=Answer(201, item["body"]["S"]), content_sha256=item["content_sha256"]["S"])
 
-    def put(self, idempotency_key: str, content_sha256: str, body: dict[str, Any]) -> dict[str, Any]:
+    def put(self, idempotency_key: str, content_sha256: str, answer: Answer) -> dict[str, Any]:
         """The receipt as a TransactWriteItems item, for the transaction that indexes the event. Its
         condition cancels the transaction if a live receipt exists (a concurrent run with the key)."""
         now = int(self._clock())
@@ -73,7 +75,7 @@ class Receipts:
                     "id": self._id(idempotency_key),
                     "expiration": {"N": str(now + self._ttl)},
                     "content_sha256": {"S": content_sha256},
-                    "body": {"S": json.dumps(body, ensure_ascii=False, separators=(",", ":"))},
+                    "body": {"S": answer.text},
                 },
                 "ConditionExpression": "attribute_not_exists(id) OR expiration < :now",
                 "ExpressionAttributeValues": {":now": {"N": str(now)}},

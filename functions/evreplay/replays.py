@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
 )
 
+from evreplay.answers import Answer
 from evreplay.cursors import decode_cursor, encode_cursor
 from evreplay.errors import (
     AWS_CALL_ERRORS,
@@ -31,7 +32,8 @@ from evreplay.errors import (
     StorageUnavailable,
     aws_error_code,
 )
-from evreplay.idempotency import IdempotentCall
+from evreplay.event_ids import canonical_json
+from evreplay.idempotency import IN_PROGRESS_SECONDS, IdempotentCall
 from evreplay.observability import logger
 from evreplay.replay_request import ReplayRequest, parse_api_request, parse_replay_request
 from evreplay.replay_state import ReplayRecord, ReplayStateStore
@@ -60,6 +62,8 @@ _SHOWN_EVENTS = {
     "TaskTimedOut",
     "LambdaFunctionFailed",
 }
+# Names of keyed replays' executions (uuid5 of the key and the request) live in this namespace.
+_KEYED_REPLAY_NAMESPACE = uuid.UUID("5c0e7a43-2f5e-4d0a-9b1e-6f3c2a9d8e71")
 
 
 def _iso(value: Any) -> str | None:
@@ -100,28 +104,34 @@ class ReplayService:
             key_prefix="evreplay.replay",
             payload_field="request",
             key_field="Idempotency-Key",
-            in_flight_message="a replay with this Idempotency-Key is still starting; retry later",
+            in_flight_message=(
+                "a replay with this Idempotency-Key is starting (it began less than "
+                f"{IN_PROGRESS_SECONDS} s ago); retry in a second"
+            ),
             reused_message="this Idempotency-Key was used with a different replay request",
+            status_code=202,
         )
 
     # ------------------------------------------------------------------ start
-    def start(self, body: Any, requested_by: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
-        """POST /replays: validate, start the execution; the 202 body. Same key and body: same replay."""
+    def start(self, body: Any, requested_by: dict[str, Any], idempotency_key: str | None = None) -> Answer:
+        """POST /replays: validate, start the execution; the 202 answer. Same key and body: same replay."""
         request = parse_api_request(body, self._max_limit)
         if idempotency_key is None:
-            return self._start(request, requested_by)
+            return self._start(request, requested_by, self._new_replay_id())
         if not idempotency_key.strip() or len(idempotency_key) > 256:
             raise InvalidRequest("Idempotency-Key must be 1-256 characters", field="Idempotency-Key")
         call = {"idempotency_key": idempotency_key, "request": request.as_dict()}
-        started = self.idempotent(call, requested_by=requested_by)
-        return started
+        return self.idempotent(call, requested_by=requested_by)
 
-    def _start_call(self, call: dict[str, Any], requested_by: dict[str, Any]) -> dict[str, Any]:
-        # Through Powertools' idempotency wrapper: it stores what this returns under the key.
-        return self._start(ReplayRequest(**call["request"]), requested_by)
+    def _start_call(self, call: dict[str, Any], requested_by: dict[str, Any]) -> Answer:
+        # Through Powertools' idempotency wrapper: it stores what this returns under the key. The
+        # execution name comes from the key and the request, so two runs of one keyed start (one
+        # outliving its idempotency record's in-progress window, evreplay.idempotency) start one
+        # execution: the second StartExecution meets the first's name and answers that replay.
+        name = uuid.uuid5(_KEYED_REPLAY_NAMESPACE, f"{call['idempotency_key']}\x00{canonical_json(call['request'])}")
+        return self._start(ReplayRequest(**call["request"]), requested_by, str(name))
 
-    def _start(self, request: ReplayRequest, requested_by: dict[str, Any]) -> dict[str, Any]:
-        replay_id = self._new_replay_id()
+    def _start(self, request: ReplayRequest, requested_by: dict[str, Any], replay_id: str) -> Answer:
         execution_input = {**request.as_dict(), "requested_by": requested_by}
         try:
             started = self._sfn.start_execution(
@@ -131,15 +141,18 @@ class ReplayService:
             started = self._started_before(exc, replay_id, execution_input)
         logger.info("replay started", extra={"replay_id": replay_id, "request": execution_input})
         status = str(started.get("status", RUNNING))  # an execution found already ended says so
-        return {"replay_id": replay_id, "status": status, "execution_arn": started["executionArn"]}
+        return Answer.of(202, {"replay_id": replay_id, "status": status, "execution_arn": started["executionArn"]})
 
     def _started_before(self, exc: Exception, replay_id: str, execution_input: dict[str, Any]) -> dict[str, Any]:
-        """ExecutionAlreadyExists for a replay_id this call just made up: an earlier attempt of this
-        StartExecution started it and its answer was lost; Step Functions says so once the execution
-        has ended (a retry while it runs gets the execution back). That execution is this replay."""
+        """ExecutionAlreadyExists for a replay_id this call made up or derived from its key: an
+        earlier attempt of this StartExecution (its answer lost), or an earlier run of this keyed
+        start, started it. Step Functions says so once the execution has ended, or while it runs
+        when the input differs (another run's `requested_by`). Same request: this replay."""
         if _code(exc) == "ExecutionAlreadyExists":
             existing = self._describe(replay_id)
-            if existing is not None and _json(existing.get("input")) == execution_input:
+            if existing is not None and _without_caller(_json(existing.get("input"))) == _without_caller(
+                execution_input
+            ):
                 return existing
         raise StorageUnavailable(f"could not start the replay ({_code(exc)}); retry") from exc
 
@@ -312,6 +325,13 @@ class ReplayService:
 
 def _code(exc: Exception) -> str:
     return aws_error_code(exc) or "error"
+
+
+def _without_caller(execution_input: Any) -> Any:
+    """An execution's input as a request: who asked (and through which API request) left out."""
+    if not isinstance(execution_input, dict):
+        return execution_input
+    return {name: value for name, value in execution_input.items() if name != "requested_by"}
 
 
 def _requested_by(execution_input: Any) -> Any:

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from evreplay.cli.backfill import (
+    DEFAULT_BACKOFF_SECONDS,
+    DEFAULT_RETRIES,
     Backfill,
     BackfillError,
     Checkpoint,
@@ -19,8 +21,10 @@ from evreplay.cli.backfill import (
     line_idempotency_key,
     parse_line,
     read_lines,
+    retry_waits,
 )
 from evreplay.cli.client import ApiError
+from evreplay.idempotency import IN_PROGRESS_SECONDS
 
 DIGEST = "ab" * 32
 
@@ -44,12 +48,19 @@ def write_jsonl(path: Path, lines: list[Any]) -> Path:
 class FakeApi:
     """POST /events/batch with idempotency: stores each key once, returns the first answer after."""
 
-    def __init__(self, fail_first: int = 0, stop_after_batches: int | None = None, max_events: int | None = None):
+    def __init__(
+        self,
+        fail_first: int = 0,
+        stop_after_batches: int | None = None,
+        max_events: int | None = None,
+        fail_code: str = "StorageUnavailable",
+    ):
         self.stored: list[dict[str, Any]] = []
         self.answers: dict[str, dict[str, Any]] = {}
         self.batches = 0
         self.fail_first = fail_first  # items reported FAILED on their first attempt
         self.failed_once: set[str] = set()
+        self.fail_code = fail_code
         self.stop_after_batches = stop_after_batches
         self.max_events = max_events
         self.lock = threading.Lock()
@@ -71,7 +82,7 @@ class FakeApi:
                     continue
                 if key not in self.failed_once and len(self.failed_once) < self.fail_first:
                     self.failed_once.add(key)
-                    results.append({"index": index, "status": "FAILED", "error": {"code": "StorageUnavailable"}})
+                    results.append({"index": index, "status": "FAILED", "error": {"code": self.fail_code}})
                     continue
                 if key not in self.answers:
                     self.stored.append(item)
@@ -201,3 +212,24 @@ def test_a_refused_batch_stops_the_backfill_and_marks_nothing_done(tmp_path: Pat
         backfill.run()
     assert Checkpoint.load(backfill.checkpoint_path, backfill.digest, "").done == []
     assert not backfill.rejects_path.exists()
+
+
+def test_items_failed_because_their_key_is_held_are_retried_until_each_is_stored_once(tmp_path: Path) -> None:
+    # GIVEN an API that answers 409 Conflict (FAILED) for the first attempt of 7 items' keys
+    api = FakeApi(fail_first=7, fail_code="Conflict")
+    backfill = make(tmp_path, api, [event(n) for n in range(10)])
+
+    # WHEN the backfill runs
+    summary = backfill.run()
+
+    # THEN those items were sent again and every line is stored exactly once
+    assert summary.complete and summary.counts["ACCEPTED"] == 10
+    assert len(api.stored) == 10 and len({item["idempotency_key"] for item in api.stored}) == 10
+    assert api.batches == 2
+
+
+def test_default_retry_schedule_outlasts_the_longest_409() -> None:
+    # A key is held at most IN_PROGRESS_SECONDS (README: 409); the backfill keeps retrying longer.
+    waits = retry_waits(DEFAULT_RETRIES, DEFAULT_BACKOFF_SECONDS)
+    assert waits == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0]
+    assert sum(waits) > 2 * IN_PROGRESS_SECONDS

@@ -33,6 +33,8 @@ MAX_EVENTS_PER_CHUNK = 500  # event_batch.schema.json's maxItems
 MAX_CHUNK_BYTES = 900 * 1024
 OUTCOMES = ("ACCEPTED", "DUPLICATE", "REJECTED")
 CHECKPOINT_VERSION = 1
+MAX_RETRY_WAIT_SECONDS = 10.0
+DEFAULT_RETRIES, DEFAULT_BACKOFF_SECONDS = 6, 0.5  # waits 0.5, 1, 2, 4, 8, 10 s: 25.5 s in all
 
 
 class BackfillError(RuntimeError):
@@ -69,6 +71,11 @@ def file_sha256(path: Path) -> str:
 
 def line_idempotency_key(file_digest: str, line_number: int) -> str:
     return f"backfill:{file_digest[:32]}:{line_number}"
+
+
+def retry_waits(retries: int, backoff_seconds: float) -> list[float]:
+    """The waits before each retry of a batch or of its FAILED items: doubling, at most 10 s."""
+    return [min(MAX_RETRY_WAIT_SECONDS, backoff_seconds * 2**attempt) for attempt in range(retries)]
 
 
 def _reject(code: str, message: str, field: str | None = None) -> dict[str, Any]:
@@ -228,8 +235,8 @@ class Backfill:
         concurrency: int = 4,
         max_events: int = MAX_EVENTS_PER_CHUNK,
         max_bytes: int = MAX_CHUNK_BYTES,
-        retries: int = 6,
-        backoff_seconds: float = 0.5,
+        retries: int = DEFAULT_RETRIES,
+        backoff_seconds: float = DEFAULT_BACKOFF_SECONDS,
         restart: bool = False,
     ) -> None:
         if not 1 <= max_events <= MAX_EVENTS_PER_CHUNK:
@@ -345,8 +352,9 @@ class Backfill:
         return ChunkResult(chunk, counts, rejected)
 
     def _send_events(self, lines: list[Line]) -> dict[int, dict[str, Any]]:
-        """Results by line number. Items the API reports as FAILED (storage trouble, a request with
-        the same key in flight) are sent again with the same key; nothing is stored twice."""
+        """Results by line number. Items the API reports as FAILED (503 storage trouble, or 409: the
+        line's key held by another attempt, for at most 5 s) are sent again with the same key, on the
+        schedule of `retry_waits` (its default, ~25 s, outlasts a 409); nothing is stored twice."""
         outcomes: dict[int, dict[str, Any]] = {}
         pending = lines
         attempt = 0
@@ -387,7 +395,7 @@ class Backfill:
         attempt += 1
         if attempt > self.retries:
             raise BackfillError(f"giving up after {self.retries} retries ({why}); run the same command to resume")
-        time.sleep(min(10.0, self.backoff_seconds * 2 ** (attempt - 1)))
+        time.sleep(retry_waits(attempt, self.backoff_seconds)[-1])
         return attempt
 
     def _write_rejects(self, rejected: list[dict[str, Any]]) -> None:

@@ -6,12 +6,12 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from evreplay import clients, schemas
-from evreplay.api import install_error_handlers, json_response, read_json_body
+from evreplay.api import answer_response, install_error_handlers, json_response, read_json_body
 from evreplay.errors import InvalidRequest
+from evreplay.idempotency import IdempotencyStore
 from evreplay.index import EventIndex
 from evreplay.ingest import Ingestor, parse_event
 from evreplay.observability import logger, metrics, tracer
@@ -26,7 +26,7 @@ install_error_handlers(app)
 ingestor = Ingestor(
     raw_store=RawStore(clients.s3(), settings.require("raw_bucket")),
     index=EventIndex(clients.dynamodb(), settings.require("index_table")),
-    idempotency_persistence=DynamoDBPersistenceLayer(
+    idempotency_persistence=IdempotencyStore(
         table_name=settings.require("idempotency_table"), boto3_client=clients.dynamodb()
     ),
     idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
@@ -52,8 +52,7 @@ def post_event() -> Response:
     except InvalidRequest as error:
         ingestor.metrics.rejected(error)
         raise
-    outcome = ingestor.ingest(event, _request_id())
-    return json_response(outcome.status_code, outcome.body)
+    return answer_response(ingestor.ingest(event, _request_id()))
 
 
 @app.post("/events/batch")

@@ -7,12 +7,12 @@ from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from evreplay import clients, query_params
-from evreplay.api import install_error_handlers, json_response, read_json_body, requested_by
+from evreplay.api import answer_response, install_error_handlers, json_response, read_json_body, requested_by
 from evreplay.event_listing import list_events, parse_event_query
+from evreplay.idempotency import IdempotencyStore
 from evreplay.index import EventIndex
 from evreplay.observability import logger, metrics, tracer
 from evreplay.replay_state import ReplayStateStore
@@ -29,7 +29,7 @@ service = ReplayService(
     store=ReplayStateStore(
         clients.dynamodb(), settings.require("replay_state_table"), settings.replay_marker_ttl_seconds
     ),
-    idempotency_persistence=DynamoDBPersistenceLayer(
+    idempotency_persistence=IdempotencyStore(
         table_name=settings.require("idempotency_table"), boto3_client=clients.dynamodb()
     ),
     idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
@@ -47,8 +47,8 @@ def start_replay() -> Response:
     body = read_json_body(app.current_event, settings.max_body_bytes)
     started = service.start(body, requested_by(app.current_event), app.current_event.headers.get("Idempotency-Key"))
     # Relative to the request URI (…/replays), so it resolves under any stage or custom domain.
-    location = f"replays/{quote(started['replay_id'], safe='')}"
-    return json_response(202, started, {"Location": location})
+    location = f"replays/{quote(started.body['replay_id'], safe='')}"
+    return answer_response(started, {"Location": location})
 
 
 @app.get("/replays")

@@ -20,11 +20,16 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from evreplay.local.gateway import GatewayResponse, LocalGateway
+from evreplay.local.runtime import function_lock
 
 HEALTH_PATH = "/health"
 # API Gateway's own ceiling for a request payload is 10 MB; the ingest function enforces its
 # smaller limit itself (413), this only keeps one request from eating the machine's memory.
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
+# Connections the kernel queues while the accept loop waits (for the GIL: moto runs in this process).
+# socketserver's default, 5, reset the sixth of 16 clients connecting at once; werkzeug uses 128.
+# Linux caps it at net.core.somaxconn (4096 by default).
+LISTEN_BACKLOG = 1024
 # Hop-by-hop and framing headers belong to this connection, not to the proxied response.
 _SKIPPED_RESPONSE_HEADERS = {"content-length", "connection", "transfer-encoding", "keep-alive"}
 
@@ -71,12 +76,6 @@ class LocalApi:
         self.aws_endpoint = aws_endpoint
         self.ready = threading.Event()
         self.startup_error: str | None = None
-        self._function_locks: dict[str, threading.Lock] = {}
-        self._locks_lock = threading.Lock()
-
-    def _function_lock(self, function: str) -> threading.Lock:
-        with self._locks_lock:
-            return self._function_locks.setdefault(function, threading.Lock())
 
     def health(self) -> GatewayResponse:
         if not self.ready.is_set():
@@ -116,8 +115,9 @@ class LocalApi:
         # keep per-invocation state at module scope (the Powertools resolver's current_event, the
         # logger's keys, metrics, the idempotency config's context). Two concurrent requests in one
         # process would read each other's events (measured: a batch stored another batch's events).
+        # The same lock as moto's in-process Lambda invokes take (evreplay.local.runtime).
         try:
-            with self._function_lock(matched[0].function):
+            with function_lock(matched[0].function):
                 return self.gateway.request(method, path, body, headers, parts.query)
         except Exception as exc:  # an exception escaping a handler is what Lambda reports as a 502
             print(f"evreplay local: {method} {path} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -169,9 +169,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
 
 class LocalHttpServer(ThreadingHTTPServer):
-    """One thread per connection; daemon threads so a stuck request never blocks shutdown."""
+    """One thread per connection (a keep-alive client keeps its thread); daemon threads so a stuck
+    request never blocks shutdown. Requests to one function wait for each other in LocalApi, not in
+    the accept queue, so a burst of clients is queued, never refused.
+
+    werkzeug's development server (it comes with moto) is this same socketserver threading server
+    with a WSGI layer on top and a backlog of 128: switching would add a translation step and gain
+    nothing, so this one keeps http.server and sets the backlog itself."""
 
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(
         self,

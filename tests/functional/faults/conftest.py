@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -78,3 +80,42 @@ def expire_in_progress(stack: Stack, idempotency_key: str) -> int:
             ExpressionAttributeValues={":past": {"N": "1"}},
         )
     return len(items)
+
+
+# The README's advice to producers: retry 409 and 503 with the same key, waiting 0.2 s and doubling
+# up to 1 s, for 10 s.
+RETRIED = {409, 503}
+RETRY_BUDGET_SECONDS = 10.0
+FIRST_WAIT, LONGEST_WAIT = 0.2, 1.0
+
+
+@dataclass
+class Retried:
+    """A producer's retries of one request: every answer it saw, how long until its last one."""
+
+    answers: list[Any] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def final(self) -> Any:
+        return self.answers[-1]
+
+    @property
+    def statuses(self) -> list[int]:
+        return [answer.status for answer in self.answers]
+
+
+def retry_as_advised(send: Callable[[], Any], first: Any = None) -> Retried:
+    """Send until the answer is neither 409 nor 503 or the budget is spent, waiting as the README
+    says; `first` is an answer already seen (the clock starts at it)."""
+    retried = Retried([first] if first is not None else [])
+    started, wait = time.monotonic(), FIRST_WAIT
+    while not retried.answers or retried.final.status in RETRIED:
+        if retried.answers:
+            if time.monotonic() - started + wait > RETRY_BUDGET_SECONDS:
+                break
+            time.sleep(wait)
+            wait = min(wait * 2, LONGEST_WAIT)
+        retried.answers.append(send())
+    retried.seconds = time.monotonic() - started
+    return retried

@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 from evreplay.handlers import replay_tasks
+from evreplay.idempotency import IN_PROGRESS_SECONDS
 from evreplay.local import moto_patches
 from evreplay.local.workflow import deploy_workflow
 from evreplay.settings import reset_settings
@@ -45,7 +46,13 @@ from tests.faults import (
     body_has,
     url_has,
 )
-from tests.functional.faults.conftest import error_shape, occurrence_rows, raw_keys_of
+from tests.functional.faults.conftest import (
+    LONGEST_WAIT,
+    error_shape,
+    occurrence_rows,
+    raw_keys_of,
+    retry_as_advised,
+)
 from tests.functional.replay.conftest import WINDOW, SqsCalls, Workflow, configure, event, workflow_clients
 from tests.replay_reference import Occurrence, reference_replay
 
@@ -345,6 +352,73 @@ def test_post_replays_whose_answer_is_lost_until_the_replay_finished_answers_tha
         execution["name"],
         execution["executionArn"],
     )
+    flow.drain()
+
+
+def _in_progress_record(request: Any) -> bool:
+    return b"INPROGRESS" in (request.body or b"")
+
+
+def _completed_record(request: Any) -> bool:
+    return b"COMPLETED" in (request.body or b"")
+
+
+@pytest.mark.parametrize("kind", [READ_TIMEOUT, APPLIED_THEN_INTERNAL], ids=str)
+def test_keyed_start_whose_record_put_lost_its_answer_starts_one_replay_at_once(
+    flow, faults: Faults, fast_retries, kind
+):
+    # GIVEN the idempotency record's PutItem is applied and its answer lost (botocore retries it)
+    entity, _ = stored(flow)
+    key = f"replay-{uuid.uuid4().hex}"
+    put = faults.inject("dynamodb", "PutItem", kind, when=_in_progress_record)
+
+    first = post_replay(flow, entity, key)
+    faults.clear()
+
+    # THEN the retried put knows the record for its own: 202 at once, and a retry answers its bytes
+    assert put.fired == 1
+    assert first.status == 202, first.body
+    again = post_replay(flow, entity, key)
+    assert (again.status, again.body) == (202, first.body)
+    (execution,) = executions_of(flow, entity)
+    assert execution["name"] == first.json()["replay_id"]
+    flow.wait(execution["name"])
+    flow.drain()
+
+
+KEYED_STANDING = [
+    pytest.param([("sfn", "StartExecution", INTERNAL), ("dynamodb", "DeleteItem", INTERNAL)], False,
+                 id="failed-and-its-record-could-not-be-deleted"),
+    pytest.param([("dynamodb", "UpdateItem", INTERNAL)], True, id="started-but-its-answer-could-not-be-recorded"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("failing", "started_by_first"), KEYED_STANDING)
+def test_keyed_start_that_leaves_its_record_in_progress_is_retried_into_one_replay_within_the_bound(
+    flow, faults: Faults, fast_retries, failing, started_by_first
+):
+    # GIVEN a keyed start that fails after saving its idempotency record and leaves it standing
+    entity, _ = stored(flow)
+    key = f"replay-{uuid.uuid4().hex}"
+    for service, operation, kind in failing:
+        when = _completed_record if operation == "UpdateItem" else api_start(entity) if service == "sfn" else None
+        faults.inject(service, operation, kind, times=10**9, when=when)
+    first = post_replay(flow, entity, key)
+    faults.clear()
+    assert first.status == 503 and error_shape(first.json())["code"] == "StorageUnavailable", first.body
+    assert len(executions_of(flow, entity)) == (1 if started_by_first else 0)
+
+    # WHEN the caller retries as advised (each retry is a new API request: another requested_by)
+    retried = retry_as_advised(lambda: post_replay(flow, entity, key), first)
+
+    # THEN 409 for at most the window, then 202: one replay, the one the first attempt started if
+    # it started one (its execution name comes from the key and the request)
+    assert retried.final.status == 202, retried.statuses
+    assert set(retried.statuses[1:-1]) == {409} and retried.seconds <= IN_PROGRESS_SECONDS + LONGEST_WAIT + 1
+    (execution,) = executions_of(flow, entity)
+    assert execution["name"] == retried.final.json()["replay_id"]
+    assert post_replay(flow, entity, key).body == retried.final.body
+    flow.wait(execution["name"])
     flow.drain()
 
 

@@ -23,6 +23,30 @@ def test_retry_with_same_key_returns_first_response_and_stores_nothing(stack, po
     assert len(index_rows(stack)) == 1
 
 
+def test_retry_with_same_key_returns_the_first_response_byte_for_byte(stack, post):
+    # GIVEN a keyed event whose answer has non-ASCII text and fields in the contract's order
+    body = event(entity_id="usér-ü", payload={"zeta": 1, "alpha": "ß"})
+    first = post(body, headers={"Idempotency-Key": "req-bytes"})
+    assert first.status == 201
+    assert list(first.json()) == [
+        "event_id",
+        "status",
+        "entity_id",
+        "event_time",
+        "ingest_time",
+        "ingest_lag_ms",
+        "s3_key",
+    ]
+
+    # WHEN the same request comes again (answered from the idempotency record)
+    again = post(body, headers={"Idempotency-Key": "req-bytes"})
+
+    # THEN the body is the same bytes, not the same fields re-serialized in another order
+    assert again.status == 201
+    assert again.body.encode("utf-8") == first.body.encode("utf-8")
+    assert len(index_rows(stack)) == 1
+
+
 def test_key_in_body_and_header_are_the_same_key(stack, post):
     first = post(event(idempotency_key="req-2"))
 

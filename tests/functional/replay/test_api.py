@@ -105,6 +105,19 @@ def test_idempotency_key_makes_the_start_idempotent(workflow):
     assert names == {first["replay_id"], *(u["replay_id"] for u in unkeyed)}
 
 
+def test_idempotent_start_answers_the_first_response_byte_for_byte(workflow):
+    flow = workflow()
+    key = {"Idempotency-Key": "replay-bytes"}
+
+    first = api(flow, "POST", "/replays", REQUEST, headers=key)
+    again = api(flow, "POST", "/replays", REQUEST, headers=key)
+
+    assert (first.status, again.status) == (202, 202)
+    assert list(first.json()) == ["replay_id", "status", "execution_arn"]
+    assert again.body.encode("utf-8") == first.body.encode("utf-8")
+    assert again.headers["Location"] == first.headers["Location"]
+
+
 def test_listing_by_entity_and_status_pages_with_a_cursor(workflow):
     flow = workflow()
     started = [start(flow, REQUEST)["replay_id"] for _ in range(3)]

@@ -85,3 +85,14 @@ def parse_api_request(body: Any, max_limit: int) -> ReplayRequest:
             if name in body:
                 raise InvalidReplayRequest(f"{name} is set by evreplay, not by the caller", field=name)
     return parse_replay_request(body, max_limit)
+
+
+def request_view(execution_input: Any, max_limit: int) -> Any:
+    """The request as the workflow understands it (normalized, defaults, without requested_by), or
+    the raw input when it is not a valid request (the execution then failed with InvalidReplayRequest)."""
+    try:
+        request = parse_replay_request(execution_input, max_limit).as_dict()
+    except InvalidReplayRequest:
+        return execution_input
+    request.pop("requested_by", None)
+    return request

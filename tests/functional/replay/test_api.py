@@ -122,12 +122,14 @@ def test_listing_by_entity_and_status_pages_with_a_cursor(workflow):
     failed = api(flow, "GET", "/replays", query={"status": "FAILED"}).json()
 
     listed = [item["replay_id"] for item in first["items"] + second["items"]]
-    assert sorted(listed) == sorted([*started, "from-console"]), "newest first, console starts included"
+    assert sorted(listed) == sorted([*started, "from-console", "rejected-by-the-workflow"]), "console starts too"
     assert len(first["items"]) == 3 and first["next_cursor"]
-    assert second["next_cursor"] is None
-    assert all(item["status"] == "SUCCEEDED" and item["result"]["enqueued"] == 0 for item in first["items"])
-    assert {item["replay_id"] for item in everything["items"]} == {*started, other_entity, "from-console"}
-    assert failed["items"] == [], "an input the workflow rejects is not a replay"
+    assert len(second["items"]) == 2 and second["next_cursor"] is None
+    rejected = {*started, other_entity, "from-console", "rejected-by-the-workflow"}
+    assert {item["replay_id"] for item in everything["items"]} == rejected
+    assert [(item["replay_id"], item["error"]["error"]) for item in failed["items"]] == [
+        ("rejected-by-the-workflow", "InvalidReplayRequest")
+    ], "an input the workflow rejects is listed as FAILED, with the error"
     for query, field in [
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"status": "DONE"}, "status"),

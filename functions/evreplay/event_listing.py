@@ -37,12 +37,12 @@ def parse_event_query(params: query_params.Params) -> EventQuery:
     start_time = query_params.timestamp(params, "start_time") or EARLIEST
     end_time = query_params.timestamp(params, "end_time") or LATEST
     if not start_time < end_time:
-        raise InvalidRequest("end_time must be later than start_time", field="end_time")
+        raise InvalidRequest("must be later than start_time", field="end_time")
     position = decode_cursor(params.get("cursor"), ("sk",))
     after_sk = position["sk"] if position else None
     # DynamoDB refuses a start key outside the key condition: that is the caller's cursor, not a 500.
     if after_sk is not None and not OCCURRENCE_PREFIX + start_time <= after_sk < OCCURRENCE_PREFIX + end_time:
-        raise InvalidRequest("cursor does not belong to this window", field="cursor")
+        raise InvalidRequest("does not belong to this window; pass the next_cursor of the same query", field="cursor")
     return EventQuery(
         entity_id=entity_id,
         start_time=start_time,

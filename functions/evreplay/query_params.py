@@ -9,6 +9,7 @@ from typing import Any
 
 from evreplay import schemas
 from evreplay.errors import InvalidRequest
+from evreplay.schemas import NOT_A_DAY
 from evreplay.times import InvalidTimestamp, normalize
 
 Params = Mapping[str, str | None]
@@ -18,10 +19,10 @@ def text(params: Params, name: str, required: bool = False, max_length: int = 25
     value = params.get(name)
     if value is None or value == "":
         if required:
-            raise InvalidRequest(f"{name} is required", field=name)
+            raise InvalidRequest("required", field=name)
         return None
     if len(value) > max_length:
-        raise InvalidRequest(f"{name} is longer than {max_length} characters", field=name)
+        raise InvalidRequest(f"longer than {max_length} characters", field=name)
     return value
 
 
@@ -41,9 +42,9 @@ def integer(params: Params, name: str, default: int, minimum: int, maximum: int)
             raise ValueError(value)
         number = int(value)
     except ValueError as exc:
-        raise InvalidRequest(f"{name} must be an integer", field=name) from exc
+        raise InvalidRequest(f"not an integer; an integer from {minimum} to {maximum}", field=name) from exc
     if not minimum <= number <= maximum:
-        raise InvalidRequest(f"{name} must be between {minimum} and {maximum}", field=name)
+        raise InvalidRequest(f"must be from {minimum} to {maximum}", field=name)
     return number
 
 
@@ -53,7 +54,7 @@ def boolean(params: Params, name: str, default: bool) -> bool:
         return default
     lowered = value.lower()
     if lowered not in ("true", "false"):
-        raise InvalidRequest(f"{name} must be true or false", field=name)
+        raise InvalidRequest("must be true or false", field=name)
     return lowered == "true"
 
 
@@ -64,7 +65,7 @@ def timestamp(params: Params, name: str) -> str | None:
     try:
         return normalize(value)
     except InvalidTimestamp as exc:
-        raise InvalidRequest(f"{name}: {exc}", field=name) from exc
+        raise InvalidRequest(str(exc), field=name) from exc
 
 
 def schema_checked(schema: str, params: Mapping[str, str], integers: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -87,4 +88,4 @@ def calendar_day(value: str, field: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
-        raise InvalidRequest(f"{field} {value!r} is not a calendar date (YYYY-MM-DD)", field=field) from exc
+        raise InvalidRequest(NOT_A_DAY, field=field) from exc

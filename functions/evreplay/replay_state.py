@@ -102,6 +102,7 @@ class ReplayRecord:
             for name, value in plain.items()
             if name in known
         }
+        values.setdefault("entity_id", None)  # not stored when None
         return cls(**values)
 
 

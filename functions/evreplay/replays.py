@@ -113,7 +113,7 @@ class ReplayService:
         if idempotency_key is None:
             return self._start(request, requested_by)
         if not idempotency_key.strip() or len(idempotency_key) > 256:
-            raise InvalidRequest("Idempotency-Key must be 1-256 characters", field="Idempotency-Key")
+            raise InvalidRequest("must be 1-256 characters", field="Idempotency-Key")
         call = {"idempotency_key": idempotency_key, "request": request.as_dict()}
         started = self.idempotent(call, requested_by=requested_by)
         return started
@@ -273,7 +273,7 @@ class ReplayService:
         checks too): one Query per page, the filters part of its key, whatever Step Functions still
         keeps. A status is the last one recorded: an execution's end shows within seconds of it."""
         if status is not None and status not in STATUSES:
-            raise InvalidRequest(f"status: not a replay status; one of {', '.join(STATUSES)}", field="status")
+            raise InvalidRequest(f"not a replay status; one of {', '.join(STATUSES)}", field="status")
         position = decode_cursor(cursor, ("sk",))
         records, next_sk = self._store.list_records(entity_id, status, limit, position["sk"] if position else None)
         items = [{"entity_id": record.entity_id, **self._record_view(record)} for record in records]

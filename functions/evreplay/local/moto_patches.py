@@ -21,6 +21,9 @@
   Status Change" event AWS would to the template's rules (`evreplay.local.events`), whose Lambda
   targets run in-process like any other function. (moto's StopExecution drops the error and cause
   it is given, so a stopped execution reports none: a known local difference.)
+- Step Functions' failure log: every failed step (retried ones too) logged an ERROR of ~5 KB, the
+  repr of the whole state with its parsed ASL. The patch logs one WARNING line instead: the state,
+  the error, and the Lambda error's message when there is one.
 - DynamoDB transactions: moto deep-copies every table a TransactWriteItems touches (to roll back),
   which costs O(table) per transaction (ingest is one transaction per event: quadratic) and, with
   the batch ingest's worker threads, fails with "dictionary changed size during iteration" when
@@ -65,6 +68,7 @@ import moto.dynamodb.responses as dynamodb_responses
 import moto.events.models as events_models
 import moto.sqs.models as sqs_models
 import moto.stepfunctions.parser.asl.component.common.path.result_path as result_path_module
+import moto.stepfunctions.parser.asl.component.eval_component as eval_component_module
 import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn as sfn_task_module
 import moto.stepfunctions.parser.asl.utils.json_path as json_path_module
 import moto.stepfunctions.parser.backend.execution as sfn_execution_module
@@ -102,6 +106,9 @@ _REQUIRED: tuple[tuple[Any, str], ...] = (
     (sqs_models, "InvalidParameterValue"),
     (json_path_module, "parse"),
     (sfn_execution_module, "BaseExecutionWorkerCommunication.terminated"),
+    (eval_component_module, "EvalComponent._log_failure_event_exception"),
+    (eval_component_module, "EvalComponent._log_exception"),
+    (eval_component_module, "LOG"),
     (sfn_execution_module, "BaseExecutionWorkerCommunication._reflect_execution_status"),
     (sfn_execution_module, "Execution.to_describe_output"),
     (events_models, "EventPattern.matches_event"),
@@ -174,6 +181,8 @@ def apply(template: Template) -> None:
             return
         _originals["sfn.terminated"] = sfn_execution_module.BaseExecutionWorkerCommunication.terminated
         sfn_execution_module.BaseExecutionWorkerCommunication.terminated = _execution_terminated  # type: ignore[method-assign]
+        eval_component_module.EvalComponent._log_failure_event_exception = _log_failure_event  # type: ignore[method-assign]
+        eval_component_module.EvalComponent._log_exception = _log_exception  # type: ignore[method-assign]
         _originals["invoke"] = lambda_simple_models.LambdaSimpleBackend.invoke
         _originals["unix_time_millis"] = sqs_models.unix_time_millis
         _originals["json_path.parse"] = json_path_module.parse
@@ -312,6 +321,37 @@ def _call_function(name: str, event: dict[str, Any], context: FakeLambdaContext 
     # Two replays at once may run the same task function from two interpreter threads.
     with function_lock(name):
         return load_handler(spec.handler)(event, context or _context(name, spec))
+
+
+_LOG_MESSAGE_CHARS = 300
+
+
+def _failure_line(component: Any, error: str, details: Any) -> str:
+    """`state ValidateRequest failed: InvalidReplayRequest: start_time: required`, at most ~300 chars."""
+    where = getattr(component, "name", None) or type(component).__name__
+    message = ""
+    for detail in (details or {}).values() if isinstance(details, dict) else ():
+        cause = detail.get("cause") if isinstance(detail, dict) else None
+        try:
+            parsed = json.loads(cause) if isinstance(cause, str) else None
+        except ValueError:
+            parsed = None
+        message = str(parsed.get("errorMessage", "")) if isinstance(parsed, dict) else str(cause or "")
+        break
+    line = f"state {where} failed: {error}" + (f": {message}" if message else "")
+    return line if len(line) <= _LOG_MESSAGE_CHARS else line[: _LOG_MESSAGE_CHARS - 3] + "..."
+
+
+def _log_failure_event(self: Any, failure_event_exception: Any) -> None:
+    failure = failure_event_exception.failure_event
+    error = failure.error_name.error_name if failure.error_name else "error"
+    eval_component_module.LOG.warning("%s", _failure_line(self, error, failure.event_details))
+
+
+def _log_exception(self: Any, exception: Exception) -> None:
+    eval_component_module.LOG.warning(
+        "%s", _failure_line(self, type(exception).__name__, {"": {"cause": str(exception)}})
+    )
 
 
 def _execution_terminated(self: Any) -> None:

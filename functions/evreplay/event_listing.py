@@ -1,7 +1,7 @@
 """GET /events: look at an entity's index rows, in replay order, before replaying them.
 
 `include_duplicates=false` (the default) hides rows whose status is DUPLICATE (later arrivals of an
-event_id); a replay decides duplicates within its window instead (DESIGN §4.3), so the two can
+event_id), and a page still holds `limit` shown rows (fewer only on the last page); a replay decides duplicates within its window instead (DESIGN §4.3), so the two can
 differ when a window holds a later arrival but not the first one.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from evreplay import query_params
 from evreplay.cursors import decode_cursor, encode_cursor
 from evreplay.errors import InvalidRequest
-from evreplay.index import DUPLICATE, OCCURRENCE_PREFIX, EventIndex, entity_pk
+from evreplay.index import DUPLICATE, OCCURRENCE_PREFIX, EventIndex, IndexRow, entity_pk
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -54,12 +54,28 @@ def parse_event_query(params: query_params.Params) -> EventQuery:
 
 
 def list_events(index: EventIndex, query: EventQuery) -> dict[str, Any]:
-    start_key = {"pk": {"S": entity_pk(query.entity_id)}, "sk": {"S": query.after_sk}} if query.after_sk else None
-    rows, last_key = index.query_window(
-        query.entity_id, query.start_time, query.end_time, limit=query.limit, exclusive_start_key=start_key
-    )
-    items = [row.public() for row in rows if query.include_duplicates or row.status != DUPLICATE]
+    """A page of `limit` shown rows, fewer only on the last page: hidden DUPLICATE rows do not count,
+    so the index is read until one row more than the page is found (then there is a next page, and
+    the cursor is the page's last row) or the window ends (no cursor: an empty page never follows)."""
+    shown: list[IndexRow] = []
+    after_sk = query.after_sk
+    while len(shown) <= query.limit:
+        start_key = {"pk": {"S": entity_pk(query.entity_id)}, "sk": {"S": after_sk}} if after_sk else None
+        wanted = query.limit + 1 - len(shown)
+        rows, last_key = index.query_window(
+            query.entity_id,
+            query.start_time,
+            query.end_time,
+            # Hidden rows are rare (duplicates); read a little more than needed, within one page's cap.
+            limit=min(MAX_LIMIT + 1, wanted if query.include_duplicates else 2 * wanted),
+            exclusive_start_key=start_key,
+        )
+        shown += [row for row in rows if query.include_duplicates or row.status != DUPLICATE]
+        if last_key is None:
+            break
+        after_sk = last_key["sk"]["S"]
+    page, more = shown[: query.limit], len(shown) > query.limit
     return {
-        "items": items,
-        "next_cursor": encode_cursor({"sk": last_key["sk"]["S"]} if last_key else None),
+        "items": [row.public() for row in page],
+        "next_cursor": encode_cursor({"sk": page[-1].sk}) if more else None,
     }

@@ -1,8 +1,9 @@
 """GET /events: look at an entity's index rows, in replay order, before replaying them.
 
 `include_duplicates=false` (the default) hides rows whose status is DUPLICATE (later arrivals of an
-event_id), and a page still holds `limit` shown rows (fewer only on the last page); a replay decides duplicates within its window instead (DESIGN §4.3), so the two can
-differ when a window holds a later arrival but not the first one.
+event_id), and a page still holds `limit` shown rows (fewer only on the last page); a replay decides
+duplicates within its window instead (DESIGN §4.3), so the two can differ when a window holds a
+later arrival but not the first one.
 """
 
 from __future__ import annotations

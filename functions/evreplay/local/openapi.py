@@ -370,7 +370,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 ERRORS: dict[int, tuple[str, str]] = {
     # status: (component name, description)
     400: ("BadRequest", "Invalid input; `field` names the body field, query parameter or header."),
-    403: ("Forbidden", "API Gateway: the request is not signed with SigV4, or IAM does not allow it."),
+    403: (
+        "Forbidden",
+        "API Gateway: the request is not signed with SigV4, IAM does not allow it, or the API has no such "
+        "method and path (code MISSING_AUTHENTICATION_TOKEN, message 'Missing Authentication Token').",
+    ),
     404: ("NotFound", "No such replay (or aggregate version); `field` names which."),
     409: (
         "Conflict",

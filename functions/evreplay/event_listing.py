@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from evreplay import query_params
+from evreplay import query_params, schemas
 from evreplay.cursors import decode_cursor, encode_cursor
 from evreplay.errors import InvalidRequest
 from evreplay.index import DUPLICATE, OCCURRENCE_PREFIX, EventIndex, IndexRow, entity_pk
 
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
+_LIMIT = schemas.load(schemas.EVENTS_QUERY)["properties"]["limit"]
+DEFAULT_LIMIT: int = _LIMIT["default"]
+MAX_LIMIT: int = _LIMIT["maximum"]
 # Open ends of the window when start_time / end_time are not given.
 EARLIEST = "0000-01-01T00:00:00.000000Z"
 LATEST = "9999-12-31T23:59:59.999999Z"
@@ -34,7 +35,10 @@ class EventQuery:
 
 
 def parse_event_query(params: query_params.Params) -> EventQuery:
-    entity_id = query_params.required_text(params, "entity_id")
+    values = query_params.schema_checked(
+        schemas.EVENTS_QUERY, params, integers=("limit",), booleans=("include_duplicates",)
+    )
+    entity_id: str = values["entity_id"]
     start_time = query_params.timestamp(params, "start_time") or EARLIEST
     end_time = query_params.timestamp(params, "end_time") or LATEST
     if not start_time < end_time:
@@ -48,8 +52,8 @@ def parse_event_query(params: query_params.Params) -> EventQuery:
         entity_id=entity_id,
         start_time=start_time,
         end_time=end_time,
-        include_duplicates=query_params.boolean(params, "include_duplicates", default=False),
-        limit=query_params.integer(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        include_duplicates=values.get("include_duplicates", False),
+        limit=values.get("limit", DEFAULT_LIMIT),
         after_sk=after_sk,
     )
 

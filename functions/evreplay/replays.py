@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
 )
 
+from evreplay import schemas
 from evreplay.cursors import decode_cursor, encode_cursor
 from evreplay.errors import (
     AWS_CALL_ERRORS,
@@ -42,9 +43,11 @@ from evreplay.replay_workflow import continuation_name
 from evreplay.times import format_utc
 
 RUNNING = "RUNNING"
-STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
-DEFAULT_LIST_LIMIT = 20
-MAX_LIST_LIMIT = 100
+# The listing's query string is replays_query.schema.json: its enum and bounds, read once.
+_QUERY = schemas.load(schemas.REPLAYS_QUERY)["properties"]
+STATUSES: tuple[str, ...] = tuple(_QUERY["status"]["enum"])
+DEFAULT_LIST_LIMIT: int = _QUERY["limit"]["default"]
+MAX_LIST_LIMIT: int = _QUERY["limit"]["maximum"]
 # Step Functions execution names: 1-80 characters, none of these (they would also break the ARN).
 _EXECUTION_NAME = re.compile(r"^[^\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]{1,80}$")
 # History events worth showing a person; the rest (scheduled/started/exited) is plumbing.

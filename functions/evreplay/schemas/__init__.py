@@ -25,6 +25,8 @@ LAG_QUERY = "lag_query"
 VOLUME_QUERY = "volume_query"
 GAPS_QUERY = "gaps_query"
 DUPLICATES_QUERY = "duplicates_query"
+EVENTS_QUERY = "events_query"
+REPLAYS_QUERY = "replays_query"
 
 
 @cache

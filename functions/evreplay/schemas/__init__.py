@@ -49,6 +49,7 @@ _PATTERN_PHRASES = {
     "^[^\\s#\\u0000-\\u001f\\u007f-\\u009f]+$": "has whitespace, # or a control character; those are not allowed",
     "^[\\u0021-\\u007e]+$": "has a character that is not allowed; allowed: printable ASCII, no spaces",
     "^[0-9]{4}-[0-9]{2}-[0-9]{2}$": NOT_A_DAY,
+    "^[A-Za-z0-9_-]+$": "not a cursor this API returned; pass a next_cursor as it came",
 }
 _FORMAT_PHRASES = {"date": NOT_A_DAY, "date-time": "not an RFC 3339 timestamp with an offset"}
 _TYPE_PHRASES = {

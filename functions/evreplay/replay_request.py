@@ -55,10 +55,11 @@ def _time(body: dict[str, Any], name: str) -> str:
         raise InvalidReplayRequest(str(exc), field=name) from exc
 
 
-def parse_replay_request(body: Any, max_limit: int, root: str = "body") -> ReplayRequest:
+def parse_replay_request(body: Any, max_limit: int, root: str = "body", hidden: tuple[str, ...] = ()) -> ReplayRequest:
     """Validate an execution input / request body; raise InvalidReplayRequest naming the field
-    (`root` names the whole value: "body" for the API, "input" for an execution)."""
-    schemas.check(schemas.REPLAY_REQUEST, body, root=root, error_class=InvalidReplayRequest)
+    (`root` names the whole value: "body" for the API, "input" for an execution; `hidden` fields are
+    not offered to this caller as allowed)."""
+    schemas.check(schemas.REPLAY_REQUEST, body, root=root, hidden=hidden, error_class=InvalidReplayRequest)
     start_time = _time(body, "start_time")
     end_time = _time(body, "end_time")
     if not start_time < end_time:
@@ -85,7 +86,7 @@ def parse_api_request(body: Any, max_limit: int) -> ReplayRequest:
         for name in API_FORBIDDEN_FIELDS:
             if name in body:
                 raise InvalidReplayRequest("is set by evreplay, not by the caller; leave it out", field=name)
-    return parse_replay_request(body, max_limit)
+    return parse_replay_request(body, max_limit, hidden=API_FORBIDDEN_FIELDS)
 
 
 def request_view(execution_input: Any, max_limit: int) -> Any:

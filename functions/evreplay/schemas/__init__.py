@@ -112,9 +112,10 @@ def _detail(error: ValidationError) -> str:
     return error.message
 
 
-def _describe(error: ValidationError, prefix: str, root: str = "body") -> tuple[str, str]:
+def _describe(error: ValidationError, prefix: str, root: str = "body", hidden: tuple[str, ...] = ()) -> tuple[str, str]:
     """(field, what is wrong and what is allowed) for one schema violation, phrased for a client.
-    `root` names the whole value when the violation is the value itself ("body", "input")."""
+    `root` names the whole value when the violation is the value itself ("body", "input"); `hidden`
+    fields are not offered as allowed (the caller may not set them)."""
     path = list(error.absolute_path)
     instance = error.instance
     if error.validator == "required" and isinstance(instance, dict):
@@ -124,7 +125,7 @@ def _describe(error: ValidationError, prefix: str, root: str = "body") -> tuple[
         properties = error.schema.get("properties", {})
         extra = sorted(key for key in instance if key not in properties)
         # Fields the system sets for itself (x-internal) are not offered to a caller.
-        allowed = sorted(name for name, spec in properties.items() if not spec.get("x-internal"))
+        allowed = sorted(name for name, spec in properties.items() if not spec.get("x-internal") and name not in hidden)
         return field_path([*path, extra[0] if extra else ""], prefix), f"unknown field; allowed: {', '.join(allowed)}"
     return field_path(path, prefix) or prefix or root, _detail(error)
 
@@ -144,10 +145,11 @@ def check(
     prefix: str = "",
     error_class: type[InvalidRequest] = InvalidRequest,
     root: str = "body",
+    hidden: tuple[str, ...] = (),
 ) -> None:
     """Raise `error_class` naming the field of the most relevant violation, if any."""
     error = best_match(validator(name).iter_errors(instance))
     if error is None:
         return
-    field, message = _describe(error, prefix, root)
+    field, message = _describe(error, prefix, root, hidden)
     raise error_class(message, field=field)

@@ -301,7 +301,7 @@ def _version_cursor(cursor: str, prefix: str) -> str:
     position = decode_cursor(cursor, ("sk",)) or {}
     sk = str(position.get("sk", ""))
     if not sk.startswith(prefix):
-        raise InvalidRequest("cursor does not belong to this query", field="cursor")
+        raise InvalidRequest("does not belong to this query; pass the next_cursor of the same query", field="cursor")
     return sk
 
 

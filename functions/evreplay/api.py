@@ -72,29 +72,29 @@ def read_json_body(event: BaseProxyEvent, max_bytes: int) -> Any:
     escape) - whatever passes is stored, hashed and replayed without a surprise later."""
     raw = event.get("body")
     if raw is None or raw == "":
-        raise InvalidRequest("request body is required (a JSON object)", field="body")
+        raise InvalidRequest("required (a JSON object)", field="body")
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
     if event.get("isBase64Encoded"):
         try:
             data = base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise InvalidRequest("body is not valid base64", field="body") from exc
+            raise InvalidRequest("not valid base64", field="body") from exc
     if len(data) > max_bytes:
-        raise PayloadTooLarge(f"request body is {len(data)} bytes; the limit is {max_bytes}", field="body")
-    too_deep = InvalidRequest(f"body nests deeper than {MAX_JSON_DEPTH} levels", field="body")
+        raise PayloadTooLarge(f"{len(data)} bytes; at most {max_bytes} (MaxBodyBytes)", field="body")
+    too_deep = InvalidRequest(f"nests deeper than {MAX_JSON_DEPTH} levels; at most {MAX_JSON_DEPTH}", field="body")
     try:
         text = data.decode("utf-8")
         value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except UnicodeDecodeError as exc:
-        raise InvalidRequest("body is not valid UTF-8", field="body") from exc
+        raise InvalidRequest("not valid UTF-8", field="body") from exc
     except RecursionError as exc:
         raise too_deep from exc
     except ValueError as exc:
-        raise InvalidRequest(f"body is not valid JSON: {exc}"[:300], field="body") from exc
+        raise InvalidRequest(f"not valid JSON: {exc}"[:300], field="body") from exc
     if nests_deeper_than(data, MAX_JSON_DEPTH):
         raise too_deep
     if _SURROGATE_ESCAPE.search(data) and _has_lone_surrogate(value):
-        raise InvalidRequest("body has a \\u escape of a lone UTF-16 surrogate (not a character)", field="body")
+        raise InvalidRequest("has a \\u escape of a lone UTF-16 surrogate (not a character)", field="body")
     return value
 
 

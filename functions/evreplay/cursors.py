@@ -30,7 +30,7 @@ def decode_cursor(cursor: str | None, required_keys: tuple[str, ...]) -> dict[st
     """The position a cursor stands for, or InvalidRequest(field="cursor")."""
     if cursor is None or cursor == "":
         return None
-    invalid = InvalidRequest("cursor is not a cursor this API returned", field="cursor")
+    invalid = InvalidRequest("not a cursor this API returned; pass a next_cursor as it came", field="cursor")
     if len(cursor) > MAX_CURSOR_CHARS:
         raise invalid
     try:

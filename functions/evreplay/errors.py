@@ -15,11 +15,16 @@ AWS_CALL_ERRORS = (ClientError, BotoCoreError)
 
 
 class EvReplayError(Exception):
-    """Base class: something evreplay knows how to name."""
+    """Base class: something evreplay knows how to name.
+
+    One wording for every client-facing message, API and console alike: "<field>: <what is wrong,
+    and what is allowed>". Raise with the second part; the field is put in front here, once."""
 
     code = "InternalError"
 
     def __init__(self, message: str, field: str | None = None) -> None:
+        if field and not message.startswith(f"{field}: "):
+            message = f"{field}: {message}"
         super().__init__(message)
         self.message = message
         self.field = field

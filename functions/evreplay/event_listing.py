@@ -1,8 +1,9 @@
 """GET /events: look at an entity's index rows, in replay order, before replaying them.
 
 `include_duplicates=false` (the default) hides rows whose status is DUPLICATE (later arrivals of an
-event_id); a replay decides duplicates within its window instead (docs/design.md §4.3), so the two can
-differ when a window holds a later arrival but not the first one.
+event_id), and a page still holds `limit` shown rows (fewer only on the last page); a replay decides
+duplicates within its window instead (docs/design.md §4.3), so the two can differ when a window holds a
+later arrival but not the first one.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from evreplay import query_params
+from evreplay import query_params, schemas
 from evreplay.cursors import decode_cursor, encode_cursor
 from evreplay.errors import InvalidRequest
-from evreplay.index import DUPLICATE, OCCURRENCE_PREFIX, EventIndex, entity_pk
+from evreplay.index import DUPLICATE, OCCURRENCE_PREFIX, EventIndex, IndexRow, entity_pk
 
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
+_LIMIT = schemas.load(schemas.EVENTS_QUERY)["properties"]["limit"]
+DEFAULT_LIMIT: int = _LIMIT["default"]
+MAX_LIMIT: int = _LIMIT["maximum"]
 # Open ends of the window when start_time / end_time are not given.
 EARLIEST = "0000-01-01T00:00:00.000000Z"
 LATEST = "9999-12-31T23:59:59.999999Z"
@@ -33,33 +35,52 @@ class EventQuery:
 
 
 def parse_event_query(params: query_params.Params) -> EventQuery:
-    entity_id = query_params.required_text(params, "entity_id")
+    values = query_params.schema_checked(
+        schemas.EVENTS_QUERY, params, integers=("limit",), booleans=("include_duplicates",)
+    )
+    entity_id: str = values["entity_id"]
     start_time = query_params.timestamp(params, "start_time") or EARLIEST
     end_time = query_params.timestamp(params, "end_time") or LATEST
     if not start_time < end_time:
-        raise InvalidRequest("end_time must be later than start_time", field="end_time")
+        raise InvalidRequest("must be later than start_time", field="end_time")
     position = decode_cursor(params.get("cursor"), ("sk",))
     after_sk = position["sk"] if position else None
     # DynamoDB refuses a start key outside the key condition: that is the caller's cursor, not a 500.
     if after_sk is not None and not OCCURRENCE_PREFIX + start_time <= after_sk < OCCURRENCE_PREFIX + end_time:
-        raise InvalidRequest("cursor does not belong to this window", field="cursor")
+        raise InvalidRequest("does not belong to this window; pass the next_cursor of the same query", field="cursor")
     return EventQuery(
         entity_id=entity_id,
         start_time=start_time,
         end_time=end_time,
-        include_duplicates=query_params.boolean(params, "include_duplicates", default=False),
-        limit=query_params.integer(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        include_duplicates=values.get("include_duplicates", False),
+        limit=values.get("limit", DEFAULT_LIMIT),
         after_sk=after_sk,
     )
 
 
 def list_events(index: EventIndex, query: EventQuery) -> dict[str, Any]:
-    start_key = {"pk": {"S": entity_pk(query.entity_id)}, "sk": {"S": query.after_sk}} if query.after_sk else None
-    rows, last_key = index.query_window(
-        query.entity_id, query.start_time, query.end_time, limit=query.limit, exclusive_start_key=start_key
-    )
-    items = [row.public() for row in rows if query.include_duplicates or row.status != DUPLICATE]
+    """A page of `limit` shown rows, fewer only on the last page: hidden DUPLICATE rows do not count,
+    so the index is read until one row more than the page is found (then there is a next page, and
+    the cursor is the page's last row) or the window ends (no cursor: an empty page never follows)."""
+    shown: list[IndexRow] = []
+    after_sk = query.after_sk
+    while len(shown) <= query.limit:
+        start_key = {"pk": {"S": entity_pk(query.entity_id)}, "sk": {"S": after_sk}} if after_sk else None
+        wanted = query.limit + 1 - len(shown)
+        rows, last_key = index.query_window(
+            query.entity_id,
+            query.start_time,
+            query.end_time,
+            # Hidden rows are rare (duplicates); read a little more than needed, within one page's cap.
+            limit=min(MAX_LIMIT + 1, wanted if query.include_duplicates else 2 * wanted),
+            exclusive_start_key=start_key,
+        )
+        shown += [row for row in rows if query.include_duplicates or row.status != DUPLICATE]
+        if last_key is None:
+            break
+        after_sk = last_key["sk"]["S"]
+    page, more = shown[: query.limit], len(shown) > query.limit
     return {
-        "items": items,
-        "next_cursor": encode_cursor({"sk": last_key["sk"]["S"]} if last_key else None),
+        "items": [row.public() for row in page],
+        "next_cursor": encode_cursor({"sk": page[-1].sk}) if more else None,
     }

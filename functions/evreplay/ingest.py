@@ -81,9 +81,9 @@ def parse_event(
     try:
         moment = parse_rfc3339(body["event_time"])
     except InvalidTimestamp as exc:
-        raise InvalidRequest(f"event_time: {exc}", field=field) from exc
+        raise InvalidRequest(str(exc), field=field) from exc
     if moment > now + timedelta(seconds=max_future_seconds):
-        raise InvalidRequest(f"event_time is more than {max_future_seconds} s in the future", field=field)
+        raise InvalidRequest(f"more than {max_future_seconds} s in the future (MaxFutureSeconds)", field=field)
     event_time = format_utc(moment)
     body_key = body.get("idempotency_key")
     if header_key is not None:
@@ -92,7 +92,7 @@ def parse_event(
         schemas.check_property(schemas.EVENT, "idempotency_key", header_key, field="Idempotency-Key")
     if header_key is not None and body_key is not None and header_key != body_key:
         raise InvalidRequest(
-            "Idempotency-Key header and idempotency_key field disagree",
+            "disagrees with the Idempotency-Key header; send one, or the same key in both",
             field=f"{prefix}.idempotency_key" if prefix else "idempotency_key",
         )
     given_id = body.get("event_id")

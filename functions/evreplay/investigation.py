@@ -125,7 +125,7 @@ def parse_volume_query(params: Params) -> VolumeQuery:
     first = calendar_day(values["start_day"], "start_day")
     last = calendar_day(values["end_day"], "end_day")
     if last < first:
-        raise InvalidRequest("end_day must not be before start_day", field="end_day")
+        raise InvalidRequest("must not be before start_day", field="end_day")
     span = (last - first).days + 1
     if span > MAX_VOLUME_DAYS[bucket]:
         raise InvalidRequest(
@@ -139,14 +139,14 @@ def _time(values: dict[str, Any], field: str) -> str:
     try:
         return normalize(values[field])
     except InvalidTimestamp as exc:
-        raise InvalidRequest(f"{field}: {exc}", field=field) from exc
+        raise InvalidRequest(str(exc), field=field) from exc
 
 
 def parse_gaps_query(params: Params) -> GapsQuery:
     values = schema_checked(schemas.GAPS_QUERY, params)
     start_time, end_time = _time(values, "start_time"), _time(values, "end_time")
     if not start_time < end_time:
-        raise InvalidRequest("end_time must be later than start_time", field="end_time")
+        raise InvalidRequest("must be later than start_time", field="end_time")
     query = GapsQuery(values["entity_id"], start_time, end_time, values.get("bucket", "hour"))
     count = BucketGrid.of(query).count
     if count > MAX_GAP_BUCKETS:

@@ -1,4 +1,4 @@
-"""Query-string parameters of the list routes, parsed strictly: a bad value is a 400 naming it."""
+"""Query-string parameters, parsed strictly against their schema files: a bad value is a 400 naming it."""
 
 from __future__ import annotations
 
@@ -9,52 +9,10 @@ from typing import Any
 
 from evreplay import schemas
 from evreplay.errors import InvalidRequest
+from evreplay.schemas import NOT_A_DAY
 from evreplay.times import InvalidTimestamp, normalize
 
 Params = Mapping[str, str | None]
-
-
-def text(params: Params, name: str, required: bool = False, max_length: int = 256) -> str | None:
-    value = params.get(name)
-    if value is None or value == "":
-        if required:
-            raise InvalidRequest(f"{name} is required", field=name)
-        return None
-    if len(value) > max_length:
-        raise InvalidRequest(f"{name} is longer than {max_length} characters", field=name)
-    return value
-
-
-def required_text(params: Params, name: str, max_length: int = 256) -> str:
-    value = text(params, name, required=True, max_length=max_length)
-    assert value is not None  # text() raised otherwise
-    return value
-
-
-def integer(params: Params, name: str, default: int, minimum: int, maximum: int) -> int:
-    value = params.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        # int() alone also reads other scripts' digits ("١٠" is 10); the API speaks ASCII.
-        if not value.isascii():
-            raise ValueError(value)
-        number = int(value)
-    except ValueError as exc:
-        raise InvalidRequest(f"{name} must be an integer", field=name) from exc
-    if not minimum <= number <= maximum:
-        raise InvalidRequest(f"{name} must be between {minimum} and {maximum}", field=name)
-    return number
-
-
-def boolean(params: Params, name: str, default: bool) -> bool:
-    value = params.get(name)
-    if value is None or value == "":
-        return default
-    lowered = value.lower()
-    if lowered not in ("true", "false"):
-        raise InvalidRequest(f"{name} must be true or false", field=name)
-    return lowered == "true"
 
 
 def timestamp(params: Params, name: str) -> str | None:
@@ -64,20 +22,26 @@ def timestamp(params: Params, name: str) -> str | None:
     try:
         return normalize(value)
     except InvalidTimestamp as exc:
-        raise InvalidRequest(f"{name}: {exc}", field=name) from exc
+        raise InvalidRequest(str(exc), field=name) from exc
 
 
-def schema_checked(schema: str, params: Mapping[str, str], integers: tuple[str, ...] = ()) -> dict[str, Any]:
+def schema_checked(
+    schema: str, params: Mapping[str, str | None], integers: tuple[str, ...] = (), booleans: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """The query string checked against a JSON Schema file (400 naming the parameter). Query strings
-    are text: the `integers` are converted first so the schema can check their range; a value that is
-    not a plain ASCII integer ("²", "--5", more digits than int() takes) stays text and the schema
-    names it."""
-    values: dict[str, Any] = dict(params)
+    are text: the `integers` are converted first so the schema can check their range, the `booleans`
+    when they are true or false (any case); a value that is not a plain ASCII integer ("²", "--5",
+    more digits than int() takes) stays text and the schema names it. An empty value is an absent one."""
+    values: dict[str, Any] = {name: value for name, value in params.items() if value is not None and value != ""}
     for name in integers:
         raw = values.get(name)
         if isinstance(raw, str) and raw.strip().isascii() and raw.strip().lstrip("-").isdigit():
             with suppress(ValueError):
                 values[name] = int(raw)
+    for name in booleans:
+        raw = values.get(name)
+        if isinstance(raw, str) and raw.lower() in ("true", "false"):
+            values[name] = raw.lower() == "true"
     schemas.check(schema, values)
     return values
 
@@ -87,4 +51,4 @@ def calendar_day(value: str, field: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
-        raise InvalidRequest(f"{field} {value!r} is not a calendar date (YYYY-MM-DD)", field=field) from exc
+        raise InvalidRequest(NOT_A_DAY, field=field) from exc

@@ -52,21 +52,23 @@ def _time(body: dict[str, Any], name: str) -> str:
     try:
         return normalize(body[name])
     except InvalidTimestamp as exc:
-        raise InvalidReplayRequest(f"{name}: {exc}", field=name) from exc
+        raise InvalidReplayRequest(str(exc), field=name) from exc
 
 
-def parse_replay_request(body: Any, max_limit: int) -> ReplayRequest:
-    """Validate an execution input / request body; raise InvalidReplayRequest naming the field."""
-    schemas.check(schemas.REPLAY_REQUEST, body, error_class=InvalidReplayRequest)
+def parse_replay_request(body: Any, max_limit: int, root: str = "body", hidden: tuple[str, ...] = ()) -> ReplayRequest:
+    """Validate an execution input / request body; raise InvalidReplayRequest naming the field
+    (`root` names the whole value: "body" for the API, "input" for an execution; `hidden` fields are
+    not offered to this caller as allowed)."""
+    schemas.check(schemas.REPLAY_REQUEST, body, root=root, hidden=hidden, error_class=InvalidReplayRequest)
     start_time = _time(body, "start_time")
     end_time = _time(body, "end_time")
     if not start_time < end_time:
         raise InvalidReplayRequest(
-            "end_time must be later than start_time (the window is [start_time, end_time))", field="end_time"
+            "must be later than start_time (the window is [start_time, end_time))", field="end_time"
         )
     limit = body.get("limit", DEFAULT_LIMIT)
     if limit > max_limit:
-        raise InvalidReplayRequest(f"limit must be at most {max_limit}", field="limit")
+        raise InvalidReplayRequest(f"must be at most {max_limit} (MaxReplayLimit)", field="limit")
     return ReplayRequest(
         entity_id=body["entity_id"],
         start_time=start_time,
@@ -83,5 +85,16 @@ def parse_api_request(body: Any, max_limit: int) -> ReplayRequest:
     if isinstance(body, dict):
         for name in API_FORBIDDEN_FIELDS:
             if name in body:
-                raise InvalidReplayRequest(f"{name} is set by evreplay, not by the caller", field=name)
-    return parse_replay_request(body, max_limit)
+                raise InvalidReplayRequest("is set by evreplay, not by the caller; leave it out", field=name)
+    return parse_replay_request(body, max_limit, hidden=API_FORBIDDEN_FIELDS)
+
+
+def request_view(execution_input: Any, max_limit: int) -> Any:
+    """The request as the workflow understands it (normalized, defaults, without requested_by), or
+    the raw input when it is not a valid request (the execution then failed with InvalidReplayRequest)."""
+    try:
+        request = parse_replay_request(execution_input, max_limit).as_dict()
+    except InvalidReplayRequest:
+        return execution_input
+    request.pop("requested_by", None)
+    return request

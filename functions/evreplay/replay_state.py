@@ -5,16 +5,26 @@ Markers (docs/design.md §4.3): one item per event_id that needs a check in a re
 with a TTL. The claim is a conditional write that also succeeds for the row that already holds it, so
 a page that is retried (Lambda retry, Step Functions Retry) makes exactly the same decisions.
 
-Audit records: one item per replay under `pk = "ENTITY#<entity_id>"` and one under `pk = "REPLAYS"`,
-`sk = "<started_at>#<replay_id>"` (newest last; listed newest first), written by the workflow's
-input check, so replays started from the console are listed as well as API ones. No TTL.
+Audit records (docs/design.md §4, `GET /replays`): what the listing shows, kept here so a listing never asks
+Step Functions (which forgets closed executions after ~90 days). One replay is five items with the
+same body: the record `pk = "REPLAY#<replay_id>", sk = "RECORD"` (GET /replays/{id} once the
+execution is gone) and one listing item in each of `REPLAYS`, `STATUS#<status>`, `ENTITY#<entity_id>`
+and `STATUS#<status>#ENTITY#<entity_id>`, all with `sk = "<started_at>#<replay_id>"` (newest last,
+listed newest first), so `status=` and `entity_id=` are key conditions applied before paging. Entity
+ids hold no control characters and statuses no `#`, so these keys cannot collide. The workflow's input
+check writes a replay as RUNNING (console starts included); `record_end` moves it to the status an
+execution ended with (from Step Functions' execution status change events), in one transaction that
+also moves its two status items. A start whose input never passed the check is written by
+`record_end` alone, as FAILED, under `REPLAYS` and `STATUS#FAILED` (and its entity, if it named a
+usable one). No TTL.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from decimal import Decimal
 from typing import Any
 
@@ -37,20 +47,75 @@ def _plain(value: Any) -> Any:
     return value
 
 
+RUNNING = "RUNNING"
+RECORD_PREFIX = "REPLAY#"
+RECORD_SK = "RECORD"
+STATUS_PREFIX = "STATUS#"
+_END_RETRIES = 5
+_JSON_FIELDS = frozenset({"request", "requested_by", "result", "error"})
+
+
 @dataclass(frozen=True)
 class ReplayRecord:
-    """What the audit listing knows about a replay without asking Step Functions."""
+    """What the audit listing knows about a replay without asking Step Functions: the request and
+    caller, and the last known status with its result or error."""
 
     replay_id: str
-    entity_id: str
+    entity_id: str | None  # None for a console start whose input named no usable entity
     started_at: str
     execution_arn: str
-    request: dict[str, Any]
-    requested_by: dict[str, Any] | str | None
+    request: Any
+    requested_by: Any
+    status: str = RUNNING
+    stopped_at: str | None = None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    generation: int = 0  # the execution of the chain the status is from (0, then one per continuation)
 
     @property
     def sk(self) -> str:
         return f"{self.started_at}#{self.replay_id}"
+
+    def listing_pks(self) -> list[str]:
+        pks = [ALL_REPLAYS, STATUS_PREFIX + self.status]
+        if self.entity_id is not None:
+            pks += [ENTITY_PREFIX + self.entity_id, f"{STATUS_PREFIX}{self.status}#{ENTITY_PREFIX}{self.entity_id}"]
+        return pks
+
+    def body(self) -> dict[str, Any]:
+        """The item attributes. The JSON values are kept as JSON text: a console input may hold
+        anything JSON can (floats, numbers beyond DynamoDB's range, empty keys)."""
+        out: dict[str, Any] = {}
+        for name, value in asdict(self).items():
+            if name in _JSON_FIELDS:
+                out[name] = json.dumps(value, separators=(",", ":"))
+            elif value is not None:
+                out[name] = value
+        return out
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> ReplayRecord:
+        plain = _plain(deserialize(item))
+        known = {f.name for f in fields(cls)}
+        values = {
+            name: json.loads(value) if name in _JSON_FIELDS and isinstance(value, str) else value
+            for name, value in plain.items()
+            if name in known
+        }
+        values.setdefault("entity_id", None)  # not stored when None
+        return cls(**values)
+
+
+def listing_pk(entity_id: str | None, status: str | None) -> str:
+    """The partition `GET /replays?entity_id=&status=` reads."""
+    if entity_id is None:
+        return STATUS_PREFIX + status if status else ALL_REPLAYS
+    entity = ENTITY_PREFIX + entity_id
+    return f"{STATUS_PREFIX}{status}#{entity}" if status else entity
+
+
+def _record_key(replay_id: str) -> dict[str, Any]:
+    return {"pk": {"S": RECORD_PREFIX + replay_id}, "sk": {"S": RECORD_SK}}
 
 
 class ReplayStateStore:
@@ -101,20 +166,12 @@ class ReplayStateStore:
 
     # ------------------------------------------------------------------ audit records
     def record(self, record: ReplayRecord) -> None:
-        """Write the replay's audit items (idempotent: a retried input check writes the same items)."""
-        body = {
-            "sk": record.sk,
-            "replay_id": record.replay_id,
-            "entity_id": record.entity_id,
-            "started_at": record.started_at,
-            "execution_arn": record.execution_arn,
-            "request": record.request,
-            "requested_by": record.requested_by,
-        }
-        requests = [
-            {"PutRequest": {"Item": serialize({"pk": pk, **body})}}
-            for pk in (ENTITY_PREFIX + record.entity_id, ALL_REPLAYS)
+        """Write the replay's items as RUNNING (idempotent: a retried input check writes the same items)."""
+        items = [
+            serialize({"pk": RECORD_PREFIX + record.replay_id, "sk": RECORD_SK, **record.body()}),
+            *(serialize({"pk": pk, "sk": record.sk, **record.body()}) for pk in record.listing_pks()),
         ]
+        requests = [{"PutRequest": {"Item": item}} for item in items]
         try:
             response = self._ddb.batch_write_item(RequestItems={self.table: requests})
             for _ in range(5):
@@ -128,11 +185,86 @@ class ReplayStateStore:
         if response.get("UnprocessedItems"):
             raise StorageUnavailable("could not record the replay (writes kept coming back unprocessed)")
 
+    def get(self, replay_id: str) -> ReplayRecord | None:
+        try:
+            response = self._ddb.get_item(TableName=self.table, Key=_record_key(replay_id), ConsistentRead=True)
+        except AWS_CALL_ERRORS as exc:
+            raise StorageUnavailable(f"could not read the replay record ({aws_error_code(exc) or 'error'})") from exc
+        item = response.get("Item")
+        return ReplayRecord.from_item(item) if item else None
+
+    def record_end(self, ended: ReplayRecord) -> ReplayRecord:
+        """Record how an execution of the replay ended; returns the record as it now is.
+
+        `ended` carries the outcome (status, stopped_at, result or error, generation) and, for a replay
+        never recorded (its input check never passed), what is known of it. An older execution of the
+        chain never overrides a later one, and a repeated event changes nothing (EventBridge delivers
+        at least once, in no particular order)."""
+        for _ in range(_END_RETRIES):
+            current = self.get(ended.replay_id)
+            if current is not None and (
+                ended.generation < current.generation
+                or (ended.generation == current.generation and current.status != RUNNING)
+            ):
+                return current
+            updated = (
+                ended
+                if current is None
+                else replace(
+                    current,
+                    status=ended.status,
+                    stopped_at=ended.stopped_at,
+                    result=ended.result,
+                    error=ended.error,
+                    generation=ended.generation,
+                )
+            )
+            if self._transition(current, updated):
+                return updated
+        raise StorageUnavailable(f"replay {ended.replay_id}: its record kept changing under this update; retry")
+
+    def _transition(self, current: ReplayRecord | None, updated: ReplayRecord) -> bool:
+        """One transaction: the record (if it is still `current`), its listing items in the new status,
+        the old status items gone. False when another writer changed the record first."""
+        if current is None:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {
+                "ConditionExpression": "#status = :status AND generation = :generation",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {
+                    ":status": {"S": current.status},
+                    ":generation": {"N": str(current.generation)},
+                },
+            }
+        record_item = serialize({"pk": RECORD_PREFIX + updated.replay_id, "sk": RECORD_SK, **updated.body()})
+        writes: list[dict[str, Any]] = [{"Put": {"TableName": self.table, "Item": record_item, **condition}}]
+        writes += [
+            {"Put": {"TableName": self.table, "Item": serialize({"pk": pk, "sk": updated.sk, **updated.body()})}}
+            for pk in updated.listing_pks()
+        ]
+        if current is not None:
+            writes += [
+                {"Delete": {"TableName": self.table, "Key": {"pk": {"S": pk}, "sk": {"S": current.sk}}}}
+                for pk in set(current.listing_pks()) - set(updated.listing_pks())
+            ]
+        try:
+            self._ddb.transact_write_items(TransactItems=writes)
+        except AWS_CALL_ERRORS as exc:
+            code = aws_error_code(exc)
+            reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
+            if code == "TransactionCanceledException" and any(
+                reason.get("Code") == "ConditionalCheckFailed" for reason in reasons
+            ):
+                return False
+            raise StorageUnavailable(f"could not record the replay's end ({code or 'error'})") from exc
+        return True
+
     def list_records(
-        self, entity_id: str | None, limit: int, after_sk: str | None = None
+        self, entity_id: str | None, status: str | None, limit: int, after_sk: str | None = None
     ) -> tuple[list[ReplayRecord], str | None]:
-        """Newest first: one entity's replays, or every replay. Returns the sk to continue after."""
-        pk = ENTITY_PREFIX + entity_id if entity_id is not None else ALL_REPLAYS
+        """Newest first: one entity's replays or every replay, all or in one status (one Query)."""
+        pk = listing_pk(entity_id, status)
         params: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk",
@@ -146,18 +278,6 @@ class ReplayStateStore:
             response = self._ddb.query(**params)
         except AWS_CALL_ERRORS as exc:
             raise StorageUnavailable(f"could not list replays ({aws_error_code(exc) or 'error'})") from exc
-        records = []
-        for item in response.get("Items", []):
-            plain = _plain(deserialize(item))
-            records.append(
-                ReplayRecord(
-                    replay_id=plain["replay_id"],
-                    entity_id=plain["entity_id"],
-                    started_at=plain["started_at"],
-                    execution_arn=plain["execution_arn"],
-                    request=plain.get("request") or {},
-                    requested_by=plain.get("requested_by"),
-                )
-            )
+        records = [ReplayRecord.from_item(item) for item in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
         return records, (last["sk"]["S"] if last else None)

@@ -78,11 +78,8 @@ def start_replay(
     store: ReplayStateStore,
 ) -> dict[str, Any]:
     """ValidateRequest: the first state of an execution, or InvalidReplayRequest naming the field."""
-    try:
-        request = parse_replay_request(execution_input, max_limit)
-    except InvalidReplayRequest as error:
-        # The Lambda error's message becomes the execution's cause: it must name the field.
-        raise InvalidReplayRequest(f"{error.field}: {error.message}", field=error.field) from error
+    # An InvalidReplayRequest's message ("<field>: ...") becomes the execution's cause.
+    request = parse_replay_request(execution_input, max_limit, root="input")
     continuation = execution_input.get("continuation")
     if continuation is None:
         replay_id = execution_name
@@ -103,7 +100,7 @@ def start_replay(
         try:
             as_of = normalize(continuation["as_of"])
         except InvalidTimestamp as exc:
-            raise InvalidReplayRequest(f"continuation.as_of: {exc}", field="continuation.as_of") from exc
+            raise InvalidReplayRequest(str(exc), field="continuation.as_of") from exc
         progress = Progress(
             as_of=as_of,
             generation=continuation["generation"],

@@ -1,6 +1,9 @@
 """Replays as the API sees them: start, follow, list, explain and cancel executions of the replay
-state machine (docs/design.md §4). The execution name is the replay_id; Step Functions is the source of
-truth for status, result and history.
+state machine (docs/design.md §4). The execution name is the replay_id. While Step Functions keeps the
+execution it is the source of truth for status, result, progress and history; the audit listing
+reads the replays' records instead (evreplay.replay_state: the last known status, written when an
+execution ends), one Query per page, and GET /replays/{id} answers from the record once Step
+Functions has forgotten the execution (~90 days after it closed).
 
 A long replay continues in new executions named `<replay_id>--c1`, `--c2`, ... (deterministic, see
 `replay_workflow.continuation_name`). Following a replay means following that chain by name, so a
@@ -21,12 +24,12 @@ from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
 )
 
+from evreplay import schemas
 from evreplay.answers import Answer
 from evreplay.cursors import decode_cursor, encode_cursor
 from evreplay.errors import (
     AWS_CALL_ERRORS,
     Conflict,
-    InvalidReplayRequest,
     InvalidRequest,
     NotFound,
     StorageUnavailable,
@@ -35,16 +38,18 @@ from evreplay.errors import (
 from evreplay.event_ids import canonical_json
 from evreplay.idempotency import IN_PROGRESS_SECONDS, IdempotentCall
 from evreplay.observability import logger
-from evreplay.replay_request import ReplayRequest, parse_api_request, parse_replay_request
+from evreplay.replay_outcomes import RESULT_FIELDS
+from evreplay.replay_request import ReplayRequest, parse_api_request, request_view
 from evreplay.replay_state import ReplayRecord, ReplayStateStore
 from evreplay.replay_workflow import continuation_name
 from evreplay.times import format_utc
 
 RUNNING = "RUNNING"
-STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
-RESULT_FIELDS = ("scanned", "duplicates_skipped", "enqueued", "truncated", "pages")
-DEFAULT_LIST_LIMIT = 20
-MAX_LIST_LIMIT = 100
+# The listing's query string is replays_query.schema.json: its enum and bounds, read once.
+_QUERY = schemas.load(schemas.REPLAYS_QUERY)["properties"]
+STATUSES: tuple[str, ...] = tuple(_QUERY["status"]["enum"])
+DEFAULT_LIST_LIMIT: int = _QUERY["limit"]["default"]
+MAX_LIST_LIMIT: int = _QUERY["limit"]["maximum"]
 # Step Functions execution names: 1-80 characters, none of these (they would also break the ARN).
 _EXECUTION_NAME = re.compile(r"^[^\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]{1,80}$")
 # History events worth showing a person; the rest (scheduled/started/exited) is plumbing.
@@ -119,7 +124,7 @@ class ReplayService:
         if idempotency_key is None:
             return self._start(request, requested_by, self._new_replay_id())
         if not idempotency_key.strip() or len(idempotency_key) > 256:
-            raise InvalidRequest("Idempotency-Key must be 1-256 characters", field="Idempotency-Key")
+            raise InvalidRequest("must be 1-256 characters", field="Idempotency-Key")
         call = {"idempotency_key": idempotency_key, "request": request.as_dict()}
         return self.idempotent(call, requested_by=requested_by)
 
@@ -182,13 +187,59 @@ class ReplayService:
             executions.append(following)
         return executions
 
-    def get(self, replay_id: str) -> dict[str, Any]:
-        """GET /replays/{id}."""
-        return self._view(replay_id, self.chain(replay_id))
+    def _expired(self, replay_id: str) -> ReplayRecord:
+        """The record of a replay whose execution Step Functions no longer has; 404 when there is none."""
+        record = self._store.get(replay_id)
+        if record is None:
+            raise NotFound(f"no replay {replay_id!r}", field="replay_id")
+        return record
 
-    def _view(
-        self, replay_id: str, executions: list[dict[str, Any]], record: ReplayRecord | None = None
-    ) -> dict[str, Any]:
+    def _chain_kept(self, replay_id: str) -> list[dict[str, Any]]:
+        """The chain, or for a replay known only from its record a 404 that says so."""
+        try:
+            return self.chain(replay_id)
+        except NotFound:
+            if not _EXECUTION_NAME.match(replay_id):
+                raise
+            record = self._expired(replay_id)
+            raise NotFound(
+                f"replay {replay_id} ({record.status}): Step Functions no longer keeps its execution, so its "
+                f"history is gone; GET /replays/{replay_id} shows its last known status",
+                field="replay_id",
+            ) from None
+
+    def get(self, replay_id: str) -> dict[str, Any]:
+        """GET /replays/{id}: live from Step Functions, or the record's last known status."""
+        try:
+            executions = self.chain(replay_id)
+        except NotFound:
+            if not _EXECUTION_NAME.match(replay_id):
+                raise
+            return self._record_view(self._expired(replay_id))
+        return self._view(replay_id, executions)
+
+    def _record_view(self, record: ReplayRecord) -> dict[str, Any]:
+        """What a record says about its replay (the listing's items, and GET of an expired execution)."""
+        view: dict[str, Any] = {
+            "replay_id": record.replay_id,
+            "status": record.status,
+            "execution_arn": record.execution_arn,
+            "request": record.request,
+            "requested_by": record.requested_by,
+            "started_at": record.started_at,
+            "stopped_at": record.stopped_at,
+        }
+        if record.generation:
+            view["executions"] = [record.execution_arn] + [
+                self.execution_arn(continuation_name(record.replay_id, n)) for n in range(1, record.generation + 1)
+            ]
+        if record.result is not None:
+            view["result"] = record.result
+        elif record.error is not None:
+            view["error"] = record.error
+        return view
+
+    def _view(self, replay_id: str, executions: list[dict[str, Any]]) -> dict[str, Any]:
         first, last = executions[0], executions[-1]
         execution_input = _json(first.get("input"))
         status = str(last["status"])
@@ -196,8 +247,8 @@ class ReplayService:
             "replay_id": replay_id,
             "status": status,
             "execution_arn": first["executionArn"],
-            "request": record.request if record else self._request_of(execution_input),
-            "requested_by": record.requested_by if record else _requested_by(execution_input),
+            "request": request_view(execution_input, self._max_limit),
+            "requested_by": _requested_by(execution_input),
             "started_at": _iso(first.get("startDate")),
             "stopped_at": _iso(last.get("stopDate")) if status != RUNNING else None,
         }
@@ -213,16 +264,6 @@ class ReplayService:
         else:
             view["error"] = {"error": last.get("error"), "cause": last.get("cause")}
         return view
-
-    def _request_of(self, execution_input: Any) -> Any:
-        """The request as the workflow understands it (normalized, defaults), or the raw input when it
-        is not a valid request (the execution then failed with InvalidReplayRequest)."""
-        try:
-            request = parse_replay_request(execution_input, self._max_limit).as_dict()
-        except InvalidReplayRequest:
-            return execution_input
-        request.pop("requested_by", None)
-        return request
 
     def _progress(self, execution_arn: str) -> dict[str, Any] | None:
         """Counters of the latest finished step of a running execution (from its history)."""
@@ -244,23 +285,20 @@ class ReplayService:
 
     # ------------------------------------------------------------------ list
     def list_replays(self, entity_id: str | None, status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
-        """GET /replays: newest first, from the audit records (console starts included)."""
+        """GET /replays: newest first, from the records alone (console starts included, failed input
+        checks too): one Query per page, the filters part of its key, whatever Step Functions still
+        keeps. A status is the last one recorded: an execution's end shows within seconds of it."""
         if status is not None and status not in STATUSES:
-            raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}", field="status")
+            raise InvalidRequest(f"not a replay status; one of {', '.join(STATUSES)}", field="status")
         position = decode_cursor(cursor, ("sk",))
-        records, next_sk = self._store.list_records(entity_id, limit, position["sk"] if position else None)
-        items = []
-        for record in records:
-            executions = self.chain(record.replay_id)
-            view = self._view(record.replay_id, executions, record)
-            if status is None or view["status"] == status:
-                items.append({"entity_id": record.entity_id, **view})
+        records, next_sk = self._store.list_records(entity_id, status, limit, position["sk"] if position else None)
+        items = [{"entity_id": record.entity_id, **self._record_view(record)} for record in records]
         return {"items": items, "next_cursor": encode_cursor({"sk": next_sk} if next_sk else None)}
 
     # ------------------------------------------------------------------ history
     def history(self, replay_id: str) -> dict[str, Any]:
         """GET /replays/{id}/history: every execution of the replay, summarized for a person."""
-        executions = self.chain(replay_id)
+        executions = self._chain_kept(replay_id)
         events: list[dict[str, Any]] = []
         counts = {"history_events": 0, "state_transitions": 0}
         for execution in executions:
@@ -295,7 +333,13 @@ class ReplayService:
     # ------------------------------------------------------------------ cancel
     def cancel(self, replay_id: str) -> dict[str, Any]:
         """DELETE /replays/{id}: stop the running execution(s) of the replay; 409 if it already ended."""
-        executions = self.chain(replay_id)
+        try:
+            executions = self.chain(replay_id)
+        except NotFound:
+            if not _EXECUTION_NAME.match(replay_id):
+                raise
+            record = self._expired(replay_id)
+            raise Conflict(f"replay {replay_id} already ended ({record.status})", field="replay_id") from None
         if not any(execution["status"] == RUNNING for execution in executions):
             raise Conflict(f"replay {replay_id} already ended ({executions[-1]['status']})", field="replay_id")
         stopped_at: Any = None

@@ -147,6 +147,12 @@ def api_auth_problems(cfn: Cfn) -> list[str]:
         principal = props.get("Principal")
         if principal == "*" or not str(principal).endswith(".amazonaws.com"):
             problems.append(f"{permission_id}: invoke permission for principal {principal!r}")
+        elif principal == "events.amazonaws.com" and not any(
+            refers_to(props.get("SourceArn"), rule_id) for rule_id, _ in resources_of(cfn, "AWS::Events::Rule")
+        ):
+            problems.append(
+                f"{permission_id}: EventBridge may invoke from any rule (SourceArn not this template's rule)"
+            )
         elif principal == "apigateway.amazonaws.com" and not any(
             refers_to(props.get("SourceArn"), api_id) or _sub_mentions(props.get("SourceArn"), api_id)
             for api_id in api_ids
@@ -413,6 +419,15 @@ def _open_invoke_permission(cfn: Cfn) -> None:
     _first(cfn, "AWS::Lambda::Permission")["Principal"] = "*"
 
 
+def _rule_permission_from_any_rule(cfn: Cfn) -> None:
+    (permission,) = [
+        props
+        for _, props in resources_of(cfn, "AWS::Lambda::Permission")
+        if props["Principal"] == "events.amazonaws.com"
+    ]
+    permission.pop("SourceArn")
+
+
 def _attach_admin(cfn: Cfn) -> None:
     _first(cfn, "AWS::IAM::Role")["ManagedPolicyArns"].append("arn:aws:iam::aws:policy/AdministratorAccess")
 
@@ -457,6 +472,7 @@ BROKEN_COPIES: list[tuple[str, str, Callable[[Cfn], None]]] = [
     ("api_auth", "a method without security", _drop_method_security),
     ("api_auth", "a function URL with AuthType NONE", _add_public_function_url),
     ("api_auth", "an invoke permission for '*'", _open_invoke_permission),
+    ("api_auth", "an EventBridge invoke permission without its rule", _rule_permission_from_any_rule),
     ("wildcard_actions", "Action '*'", _grant("*")),
     ("wildcard_actions", "Action 'sqs:*'", _grant("sqs:*")),
     ("wildcard_actions", "Action 's3:Get*'", _grant(["s3:GetObject", "s3:Get*"])),

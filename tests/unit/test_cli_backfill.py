@@ -78,7 +78,13 @@ class FakeApi:
             for index, item in enumerate(events):
                 key = item["idempotency_key"]
                 if not item["event_time"].endswith("Z"):  # the real API's rule is richer; enough here
-                    results.append({"index": index, "status": "REJECTED", "error": {"code": "InvalidRequest"}})
+                    # What the real API says of a batch item: its position in the batch.
+                    error = {
+                        "code": "InvalidRequest",
+                        "message": f"events[{index}].event_time: timestamp has no UTC offset; add Z or ±hh:mm",
+                        "field": f"events[{index}].event_time",
+                    }
+                    results.append({"index": index, "status": "REJECTED", "error": error})
                     continue
                 if key not in self.failed_once and len(self.failed_once) < self.fail_first:
                     self.failed_once.add(key)
@@ -141,6 +147,12 @@ def test_backfill_stores_every_line_and_writes_rejects(tmp_path: Path) -> None:
     rejected = [json.loads(line) for line in backfill.rejects_path.read_text().splitlines()]
     assert [entry["line"] for entry in rejected] == [2, 4]
     assert rejected[0]["text"] == "not json"
+    # AND a reject names the line and its field, not the position in a batch of this run
+    assert rejected[1]["error"] == {
+        "code": "InvalidRequest",
+        "message": "event_time: timestamp has no UTC offset; add Z or ±hh:mm",
+        "field": "event_time",
+    }
 
 
 def test_interrupted_backfill_resumes_without_storing_anything_twice(tmp_path: Path) -> None:

@@ -69,6 +69,22 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def in_line_terms(error: Any, index: int) -> Any:
+    """An item error of /events/batch as it concerns the file's line: the batch position the API
+    names (`events[3].extra`) is this run's chunking, not where the line is (the reject says `line`)."""
+    if not isinstance(error, dict):
+        return error
+    position = f"events[{index}]"
+    field = error.get("field")
+    if isinstance(field, str) and (field == position or field.startswith(position + ".")):
+        field = field[len(position) + 1 :] or "line"
+    message = error.get("message")
+    if isinstance(message, str) and message.startswith(position):
+        rest = message[len(position) :]
+        message = "line" + rest if rest.startswith(":") else rest.removeprefix(".")
+    return {**error, "field": field, "message": message}
+
+
 def line_idempotency_key(file_digest: str, line_number: int) -> str:
     return f"backfill:{file_digest[:32]}:{line_number}"
 
@@ -381,11 +397,12 @@ class Backfill:
                 raise BackfillError(f"unexpected answer from /events/batch: {str(body)[:200]}")
             retry: list[Line] = []
             for result in results:
-                line = pending[int(result["index"])]
+                index = int(result["index"])
+                line = pending[index]
                 if result.get("status") == "FAILED":
                     retry.append(line)
                 else:
-                    outcomes[line.number] = result
+                    outcomes[line.number] = {**result, "error": in_line_terms(result.get("error"), index)}
             pending = retry
             if pending:
                 attempt = self._backoff(attempt, f"{len(pending)} events reported FAILED")

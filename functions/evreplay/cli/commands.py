@@ -142,14 +142,14 @@ def cmd_replay_start(args: argparse.Namespace, client: ApiClient, out: Output) -
         return EXIT_OK
     if not out.as_json:
         out.line(f"replay {started.get('replay_id')} started; waiting for it to finish...")
-    return _wait_and_show(client, str(started["replay_id"]), args.wait_timeout, out)
+    return _wait_and_show(client, str(started["replay_id"]), args.wait_timeout, out, args.verbose)
 
 
 def cmd_replay_wait(args: argparse.Namespace, client: ApiClient, out: Output) -> int:
-    return _wait_and_show(client, args.replay_id, args.wait_timeout, out)
+    return _wait_and_show(client, args.replay_id, args.wait_timeout, out, args.verbose)
 
 
-def _wait_and_show(client: ApiClient, replay_id: str, timeout: float, out: Output) -> int:
+def _wait_and_show(client: ApiClient, replay_id: str, timeout: float, out: Output, verbose: bool = False) -> int:
     try:
         if out.as_json or not out.err.is_terminal:
             final = replays.wait(client, replay_id, timeout)
@@ -167,11 +167,11 @@ def _wait_and_show(client: ApiClient, replay_id: str, timeout: float, out: Outpu
     except replays.WaitTimeout as exc:
         out.error(f"{exc}; it keeps running: evreplay replay status {replay_id}")
         return EXIT_API
-    _show_replay(final, out)
+    _show_replay(final, out, verbose)
     return EXIT_OK if final.get("status") == "SUCCEEDED" else EXIT_API
 
 
-def _show_replay(replay: dict[str, Any], out: Output) -> None:
+def _show_replay(replay: dict[str, Any], out: Output, verbose: bool = False) -> None:
     if out.as_json:
         out.json(replay)
         return
@@ -190,13 +190,17 @@ def _show_replay(replay: dict[str, Any], out: Output) -> None:
         if name not in ("request",):
             shown[name] = value
     if replay.get("error"):
-        shown["error"] = replay["error"]
+        shown["error"], trace = replays.describe_error(replay["error"])
+        if verbose and trace:
+            shown["trace"] = trace
+        elif trace:
+            shown["trace"] = "(--verbose shows it)"
     out.fields(f"replay {replay.get('replay_id')}", shown)
 
 
 def cmd_replay_status(args: argparse.Namespace, client: ApiClient, out: Output) -> int:
     replay = replays.status(client, args.replay_id)
-    _show_replay(replay, out)
+    _show_replay(replay, out, args.verbose)
     return EXIT_OK
 
 
@@ -333,7 +337,7 @@ def show_aggregates(out: Output, entity_id: str, items: list[dict[str, Any]]) ->
     rows = [
         (
             item.get("day"),
-            str(item.get("replay_id", ""))[:8],
+            item.get("replay_id"),  # whole: it is what `investigate diff --base/--other` takes
             item.get("daily_event_count"),
             ", ".join(f"{k} {v}" for k, v in sorted((item.get("counts_by_event_type") or {}).items())),
             item.get("input_count"),

@@ -298,7 +298,7 @@ def _replay(client: ApiClient, out: Output, request: dict[str, Any], timeout: fl
     result = final.get("result") or {}
     counters = _fmt(result, ("scanned", "duplicates_skipped", "enqueued", "pages"))
     options = "include_duplicates" if request.get("include_duplicates") else "no duplicates"
-    out.line(f"  replay {str(final['replay_id'])[:8]} ({options}): {final.get('status')}: {counters}")
+    out.line(f"  replay {final['replay_id']} ({options}): {final.get('status')}: {counters}")
     if final.get("status") != "SUCCEEDED":
         raise DemoFailed(f"replay ended {final.get('status')}: {final.get('error')}")
     return final

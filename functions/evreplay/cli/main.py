@@ -115,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument(
         "--concurrency", type=_positive_int, default=4, help="batches in flight (default %(default)s)"
     )
-    backfill.add_argument("--chunk-size", type=_positive_int, default=500, help="events per batch, at most 500")
+    backfill.add_argument(
+        "--chunk-size", type=_positive_int, default=500, help="events per batch, at most 500 (default %(default)s)"
+    )
     backfill.add_argument("--checkpoint", help="checkpoint file (default: FILE.checkpoint.json)")
     backfill.add_argument("--rejects", help="where rejected lines go (default: FILE.rejected.jsonl)")
     backfill.add_argument("--restart", action="store_true", help="forget the checkpoint and start over")
@@ -133,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--idempotency-key", help="the same key returns the same replay")
     start.add_argument("--wait", action="store_true", help="follow the replay until its execution ends")
     start.add_argument("--wait-timeout", type=float, default=600.0, help="seconds --wait waits (default %(default)s)")
+    start.add_argument("--verbose", action="store_true", help="with --wait: a failure's stack trace too")
     for name, text in (
         ("status", "show one replay"),
         ("history", "show a replay's execution history, summarized"),
@@ -143,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
         action.add_argument("replay_id")
         if name == "wait":
             action.add_argument("--wait-timeout", type=float, default=600.0)
+        if name in ("status", "wait"):
+            action.add_argument("--verbose", action="store_true", help="a failure's stack trace too")
     listing = replay_sub.add_parser("list", parents=[api], help="list replays (the audit trail)")
     listing.add_argument("--entity-id")
     listing.add_argument("--status", help="RUNNING, SUCCEEDED, FAILED, ABORTED, TIMED_OUT")

@@ -80,6 +80,26 @@ def progress_text(replay: dict[str, Any], elapsed: float) -> str:
     return " · ".join(parts)
 
 
+def describe_error(error: Any) -> tuple[str, str | None]:
+    """A replay's `error` ({"error", "cause"}) as one line a person reads, and the stack trace when the
+    cause is a Lambda error report (`{"errorMessage", "errorType", "stackTrace"}`) carrying one."""
+    if not isinstance(error, dict):
+        return str(error), None
+    name, cause = error.get("error"), error.get("cause")
+    try:
+        report = json.loads(cause) if isinstance(cause, str) else None
+    except ValueError:
+        report = None
+    if isinstance(report, dict) and "errorMessage" in report:
+        message = str(report["errorMessage"])
+        frames = report.get("stackTrace")
+        trace = "".join(str(frame) for frame in frames).rstrip() if isinstance(frames, list) and frames else None
+    else:
+        message, trace = ("" if cause is None else str(cause)), None
+    line = ": ".join(part for part in (str(name) if name else "", message) if part)
+    return line or "(no error reported)", trace
+
+
 def history_events(answer: Any) -> list[dict[str, Any]]:
     """The list of history entries in GET /replays/{id}/history, whatever the envelope."""
     if isinstance(answer, list):
@@ -105,7 +125,7 @@ def describe_history_event(event: dict[str, Any]) -> str:
         window = f"[{detail.get('start_time')}, {detail.get('end_time')})"
         return f"{detail['entity_id']} {window}" + (f" by {who}" if who else "")
     if "error" in detail or "cause" in detail:
-        return f"{detail.get('error', '')}: {detail.get('cause', '')}"[:200]
+        return describe_error(detail)[0][:200]
     counters = [f"{name} {detail[name]}" for name in _COUNTERS if name in detail]
     if counters:
         return ", ".join(counters)

@@ -9,14 +9,14 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from evreplay import clients, query_params
+from evreplay import clients, query_params, schemas
 from evreplay.api import answer_response, install_error_handlers, json_response, read_json_body, requested_by
 from evreplay.event_listing import list_events, parse_event_query
 from evreplay.idempotency import IdempotencyStore
 from evreplay.index import EventIndex
 from evreplay.observability import logger, metrics, tracer
 from evreplay.replay_state import ReplayStateStore
-from evreplay.replays import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, ReplayService
+from evreplay.replays import DEFAULT_LIST_LIMIT, ReplayService
 from evreplay.settings import get_settings
 
 settings = get_settings()
@@ -54,12 +54,12 @@ def start_replay() -> Response:
 @app.get("/replays")
 @tracer.capture_method
 def list_replays() -> Response:
-    params = _params()
+    params = query_params.schema_checked(schemas.REPLAYS_QUERY, _params(), integers=("limit",))
     listed = service.list_replays(
-        entity_id=query_params.text(params, "entity_id"),
-        status=query_params.text(params, "status"),
-        limit=query_params.integer(params, "limit", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT),
-        cursor=query_params.text(params, "cursor", max_length=4096),
+        entity_id=params.get("entity_id"),
+        status=params.get("status"),
+        limit=params.get("limit", DEFAULT_LIST_LIMIT),
+        cursor=params.get("cursor"),
     )
     return json_response(200, listed)
 

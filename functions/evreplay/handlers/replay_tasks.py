@@ -1,4 +1,6 @@
-"""The replay state machine's Lambda tasks: `validate` (ValidateRequest) and `replay_page` (ReplayPage).
+"""The replay state machine's Lambda tasks: `validate` (ValidateRequest) and `replay_page` (ReplayPage);
+and `record_end`, the target of the EventBridge rule on its executions' status changes, which gives
+the replay's record the status, result or error its execution ended with (evreplay.replay_outcomes).
 
 Plain functions, state in and state out (see evreplay.replay_workflow for the state's shape).
 A domain error leaves as an exception whose class name is the error the state machine sees:
@@ -16,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from evreplay import clients
 from evreplay.index import EventIndex
 from evreplay.observability import logger, metrics, tracer
+from evreplay.replay_outcomes import record_status_change
 from evreplay.replay_queue import ReplayQueue
 from evreplay.replay_state import ReplayStateStore
 from evreplay.replay_workflow import ReplayPager, start_replay
@@ -67,3 +70,14 @@ def validate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 @metrics.log_metrics
 def replay_page(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return _pager(get_settings()).run(event)
+
+
+@logger.inject_lambda_context(correlation_id_path="detail.name")
+@tracer.capture_lambda_handler
+def record_end(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = get_settings()
+    recorded = record_status_change(event, _store(settings), settings.max_replay_limit)
+    if recorded is None:
+        return {"recorded": False}
+    logger.info("replay status recorded", extra={"replay_id": recorded.replay_id, "status": recorded.status})
+    return {"recorded": True, "replay_id": recorded.replay_id, "status": recorded.status}

@@ -1,9 +1,14 @@
 """Create the template's storage and queues in moto (or any AWS endpoint the clients point at).
 
-Only what the local stack needs is created: buckets, tables, queues. IAM, log groups, alarms, the
-dashboard, the Glue catalog (Athena) and the API itself have no local counterpart (the local server
-routes requests from the template; resources are picked by type, so any other type is skipped);
-Lambda functions and state machines are created by `evreplay.local.workflow`.
+What is created, with the template's properties: buckets (encryption, public access block, ownership
+controls, versioning); tables (keys, indexes, SSE, TTL); queues (attributes, redrive) and their queue
+policies (stored, not evaluated by moto). Left out, on purpose: bucket policies - moto evaluates them
+and cannot tell TLS (aws:SecureTransport), so the template's TLS-only deny would refuse every request
+(tests/functional/local/test_deploy.py shows it). IAM, log groups, alarms, the dashboard, the Glue
+catalog (Athena), EventBridge rules (delivered by `evreplay.local.events`) and the API itself have no
+local counterpart (the local server routes requests from the template; resources are picked by type,
+so any other type is skipped); Lambda functions and state machines are created by
+`evreplay.local.workflow`.
 """
 
 from __future__ import annotations
@@ -70,6 +75,12 @@ def create_buckets(template: Template, s3: Any) -> list[str]:
             s3.put_public_access_block(
                 Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
             )
+        if "OwnershipControls" in props:
+            s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls=props["OwnershipControls"])
+        if "VersioningConfiguration" in props:
+            s3.put_bucket_versioning(
+                Bucket=name, VersioningConfiguration={"Status": props["VersioningConfiguration"]["Status"]}
+            )
         created.append(name)
     return created
 
@@ -100,6 +111,11 @@ def create_queues(template: Template, sqs: Any) -> dict[str, str]:
                 "maxReceiveCount": int(redrive["maxReceiveCount"]),
             }
             sqs.set_queue_attributes(QueueUrl=urls[logical_id], Attributes={"RedrivePolicy": json.dumps(policy)})
+    for logical_id in template.of_type("AWS::SQS::QueuePolicy"):
+        props = template.properties(logical_id)
+        document = json.dumps(template.resolve(props["PolicyDocument"]))
+        for queue in props["Queues"]:
+            sqs.set_queue_attributes(QueueUrl=urls[queue["Ref"]], Attributes={"Policy": document})
     return urls
 
 

@@ -15,6 +15,9 @@ from urllib.parse import parse_qs
 from evreplay.local.runtime import invoke
 from evreplay.local.template import ACCOUNT_ID, Route, Template
 
+# The methods a REST API method can be declared for; anything else never reaches a route.
+API_GATEWAY_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
 LOCAL_IDENTITY = {
     "userArn": f"arn:aws:iam::{ACCOUNT_ID}:user/local-developer",
     "caller": "AIDALOCALDEVELOPER",
@@ -132,10 +135,17 @@ class LocalGateway:
         raw = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
         matched = self.match(method, path)
         if matched is None:
-            allowed = self.allowed_methods(path)
-            if allowed:
-                return _error(405, "MethodNotAllowed", f"{method} is not allowed here; use {', '.join(allowed)}")
-            return _error(404, "NotFound", f"no route for {method} {path}")
+            if method not in API_GATEWAY_METHODS:
+                allowed = ", ".join(self.allowed_methods(path)) or "none"
+                return _error(405, "MethodNotAllowed", f"{method} is not an HTTP method of this API (here: {allowed})")
+            # What API Gateway (REST, IAM auth) answers for a method or path the API does not declare,
+            # in the template's DEFAULT_4XX shape.
+            return _error(
+                403,
+                "MISSING_AUTHENTICATION_TOKEN",
+                "Missing Authentication Token",
+                {"x-amzn-ErrorType": "MissingAuthenticationTokenException"},
+            )
         route, parameters = matched
         headers = {"Content-Type": "application/json", **(headers or {})}
         event = proxy_event(method, route.path, path, raw, headers, parsed, parameters, identity)
@@ -156,6 +166,6 @@ class LocalGateway:
         )
 
 
-def _error(status: int, code: str, message: str) -> GatewayResponse:
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> GatewayResponse:
     body = json.dumps({"error": {"code": code, "message": message, "field": None}})
-    return GatewayResponse(status, {"Content-Type": "application/json"}, body)
+    return GatewayResponse(status, {"Content-Type": "application/json", **(headers or {})}, body)

@@ -16,6 +16,14 @@
   moto passes the ASL's parameter names (`StateMachineArn`, `Name`, `Input`) to boto3 unchanged,
   which wants `stateMachineArn`, `name`, `input`, and returns boto3's camelCase output where AWS
   returns `ExecutionArn`, `StartDate`. The patch maps the names both ways, as AWS does.
+- Step Functions execution ends: moto emits no EventBridge events, so where an execution ends
+  (`BaseExecutionWorkerCommunication.terminated`) the patch publishes the "Step Functions Execution
+  Status Change" event AWS would to the template's rules (`evreplay.local.events`), whose Lambda
+  targets run in-process like any other function. (moto's StopExecution drops the error and cause
+  it is given, so a stopped execution reports none: a known local difference.)
+- Step Functions' failure log: every failed step (retried ones too) logged an ERROR of ~5 KB, the
+  repr of the whole state with its parsed ASL. The patch logs one WARNING line instead: the state,
+  the error, and the Lambda error's message when there is one.
 - DynamoDB transactions: moto deep-copies every table a TransactWriteItems touches (to roll back),
   which costs O(table) per transaction (ingest is one transaction per event: quadratic) and, with
   the batch ingest's worker threads, fails with "dictionary changed size during iteration" when
@@ -57,11 +65,16 @@ import moto.awslambda_simple.models as lambda_simple_models
 import moto.dynamodb.models as dynamodb_models
 import moto.dynamodb.models.table as dynamodb_table_module
 import moto.dynamodb.responses as dynamodb_responses
+import moto.events.models as events_models
 import moto.sqs.models as sqs_models
 import moto.stepfunctions.parser.asl.component.common.path.result_path as result_path_module
+import moto.stepfunctions.parser.asl.component.eval_component as eval_component_module
 import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn as sfn_task_module
 import moto.stepfunctions.parser.asl.utils.json_path as json_path_module
+import moto.stepfunctions.parser.backend.execution as sfn_execution_module
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 
+from evreplay.local.events import LocalEventBus, status_change_event
 from evreplay.local.runtime import FakeLambdaContext, function_lock, load_handler
 from evreplay.local.template import Template
 
@@ -92,6 +105,13 @@ _REQUIRED: tuple[tuple[Any, str], ...] = (
     (sqs_models, "MAXIMUM_MESSAGE_DELAY"),
     (sqs_models, "InvalidParameterValue"),
     (json_path_module, "parse"),
+    (sfn_execution_module, "BaseExecutionWorkerCommunication.terminated"),
+    (eval_component_module, "EvalComponent._log_failure_event_exception"),
+    (eval_component_module, "EvalComponent._log_exception"),
+    (eval_component_module, "LOG"),
+    (sfn_execution_module, "BaseExecutionWorkerCommunication._reflect_execution_status"),
+    (sfn_execution_module, "Execution.to_describe_output"),
+    (events_models, "EventPattern.matches_event"),
     (sfn_task_module, "StateTaskServiceSfn._normalise_parameters"),
     (sfn_task_module, "StateTaskServiceSfn._normalise_response"),
     (sfn_task_module, "StateTaskServiceSfn._get_boto_service_action"),
@@ -117,6 +137,7 @@ _lock = threading.Lock()
 _dynamodb_lock = threading.RLock()
 _functions: dict[str, _Function] = {}
 _originals: dict[str, Any] = {}
+_event_bus: list[LocalEventBus] = []  # the template's rules; one bus, replaced by each apply()
 
 
 def _missing(module: Any, path: str) -> bool:
@@ -151,11 +172,17 @@ def apply(template: Template) -> None:
         )
         for logical_id in template.functions()
     }
+    bus = LocalEventBus(template.event_rules(), _call_function)
     with _lock:
         _functions.clear()
         _functions.update(functions)
+        _event_bus[:] = [bus]
         if _originals:
             return
+        _originals["sfn.terminated"] = sfn_execution_module.BaseExecutionWorkerCommunication.terminated
+        sfn_execution_module.BaseExecutionWorkerCommunication.terminated = _execution_terminated  # type: ignore[method-assign]
+        eval_component_module.EvalComponent._log_failure_event_exception = _log_failure_event  # type: ignore[method-assign]
+        eval_component_module.EvalComponent._log_exception = _log_exception  # type: ignore[method-assign]
         _originals["invoke"] = lambda_simple_models.LambdaSimpleBackend.invoke
         _originals["unix_time_millis"] = sqs_models.unix_time_millis
         _originals["json_path.parse"] = json_path_module.parse
@@ -266,13 +293,9 @@ def _invoke_in_process(
         return b""
     raw = body.decode("utf-8") if isinstance(body, bytes) else body
     event = json.loads(raw) if raw else {}
-    context = FakeLambdaContext(
-        function_name=name, timeout_seconds=spec.timeout_seconds, memory_limit_in_mb=spec.memory_mb
-    )
+    context = _context(name, spec)
     try:
-        # Two replays at once may run the same task function from two interpreter threads.
-        with function_lock(name):
-            output = load_handler(spec.handler)(event, context)
+        output = _call_function(name, event, context)
     except Exception as exc:
         # The shape the Lambda Python runtime reports for an unhandled exception.
         response_headers["x-amz-function-error"] = "Unhandled"
@@ -284,6 +307,64 @@ def _invoke_in_process(
         }
         return json.dumps(error).encode("utf-8")
     return json.dumps(output).encode("utf-8")
+
+
+def _context(name: str, spec: _Function) -> FakeLambdaContext:
+    return FakeLambdaContext(
+        function_name=name, timeout_seconds=spec.timeout_seconds, memory_limit_in_mb=spec.memory_mb
+    )
+
+
+def _call_function(name: str, event: dict[str, Any], context: FakeLambdaContext | None = None) -> Any:
+    """Run one of the template's functions in this process, as one invocation."""
+    spec = _functions[name]
+    # Two replays at once may run the same task function from two interpreter threads.
+    with function_lock(name):
+        return load_handler(spec.handler)(event, context or _context(name, spec))
+
+
+_LOG_MESSAGE_CHARS = 300
+
+
+def _failure_line(component: Any, error: str, details: Any) -> str:
+    """`state ValidateRequest failed: InvalidReplayRequest: start_time: required`, at most ~300 chars."""
+    where = getattr(component, "name", None) or type(component).__name__
+    message = ""
+    for detail in (details or {}).values() if isinstance(details, dict) else ():
+        cause = detail.get("cause") if isinstance(detail, dict) else None
+        try:
+            parsed = json.loads(cause) if isinstance(cause, str) else None
+        except ValueError:
+            parsed = None
+        message = str(parsed.get("errorMessage", "")) if isinstance(parsed, dict) else str(cause or "")
+        break
+    line = f"state {where} failed: {error}" + (f": {message}" if message else "")
+    return line if len(line) <= _LOG_MESSAGE_CHARS else line[: _LOG_MESSAGE_CHARS - 3] + "..."
+
+
+def _log_failure_event(self: Any, failure_event_exception: Any) -> None:
+    failure = failure_event_exception.failure_event
+    error = failure.error_name.error_name if failure.error_name else "error"
+    eval_component_module.LOG.warning("%s", _failure_line(self, error, failure.event_details))
+
+
+def _log_exception(self: Any, exception: Exception) -> None:
+    eval_component_module.LOG.warning(
+        "%s", _failure_line(self, type(exception).__name__, {"": {"cause": str(exception)}})
+    )
+
+
+def _execution_terminated(self: Any) -> None:
+    """moto's end of an execution, then the status change event AWS would publish."""
+    _originals["sfn.terminated"](self)
+    execution = self.execution
+    described = dict(execution.to_describe_output())
+    described["status"] = getattr(described["status"], "value", described["status"])
+    stopped = execution.exec_worker.env.program_state() if execution.exec_worker else None
+    if isinstance(stopped, ProgramStopped):
+        described.update(error=stopped.error or None, cause=stopped.cause or None)
+    for bus in list(_event_bus):
+        bus.publish(status_change_event(described, execution.region_name))
 
 
 @functools.cache

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evreplay import cursors, event_listing, investigation, replay_request, replays, schemas
+from evreplay import investigation, replay_request, replays, schemas
 from evreplay.api import MAX_JSON_DEPTH
 from evreplay.local.template import Template, project_root
 
@@ -191,7 +191,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         description="docs/design.md §4.7.",
     ),
     "Replay": replay_view(),
-    "ReplayListItem": replay_view(entity_id=ENTITY_ID),
+    "ReplayListItem": replay_view(
+        entity_id=nullable(
+            string("null for a console start whose input named no usable entity.", minLength=1, maxLength=256)
+        )
+    ),
     "ReplayList": page_of("ReplayListItem"),
     "ReplayHistory": obj(
         {
@@ -372,7 +376,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 ERRORS: dict[int, tuple[str, str]] = {
     # status: (component name, description)
     400: ("BadRequest", "Invalid input; `field` names the body field, query parameter or header."),
-    403: ("Forbidden", "API Gateway: the request is not signed with SigV4, or IAM does not allow it."),
+    403: (
+        "Forbidden",
+        "API Gateway: the request is not signed with SigV4, IAM does not allow it, or the API has no such "
+        "method and path (code MISSING_AUTHENTICATION_TOKEN, message 'Missing Authentication Token').",
+    ),
     404: ("NotFound", "No such replay (or aggregate version); `field` names which."),
     409: (
         "Conflict",
@@ -398,6 +406,10 @@ class Operation:
     description: str | None = None
     parameters: list[dict[str, Any]] = field(default_factory=list)
     body: dict[str, Any] | None = None
+    # Rules the code checks that a schema cannot state (one field against another, a cursor only this
+    # API makes, limits set at deploy time), by the field a 400 names: `x-evreplay-checked-in-code`.
+    # The suite's schemathesis run accepts a 400 for schema-valid input only when it names one of these.
+    checked_in_code: dict[str, str] = field(default_factory=dict)
 
 
 def ok(description: str, schema: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -421,14 +433,11 @@ def query_from_schema(schema_name: str) -> list[dict[str, Any]]:
     return [query(name, copy.deepcopy(prop), name in required) for name, prop in loaded["properties"].items()]
 
 
-def cursor_parameter(max_length: int = cursors.MAX_CURSOR_CHARS) -> dict[str, Any]:
-    return query("cursor", string("next_cursor of the previous page.", minLength=1, maxLength=max_length))
-
-
-def time_parameter(name: str, description: str) -> dict[str, Any]:
-    return query(name, string(description, format="date-time", maxLength=64))
-
-
+CURSOR_RULE = "only a next_cursor this API returned for the same query"
+TIME_RULE = "its UTC instant within years 0001-9999"
+STRICT_JSON_RULE = f"strict JSON: numbers a double can hold, at most {MAX_JSON_DEPTH} levels, no lone surrogate escapes"
+# Template parameter defaults the rules above mention (a deployment may set others).
+DEFAULTS = {name: spec.get("Default") for name, spec in (Template().sam.get("Parameters") or {}).items()}
 REPLAY_ID_PATH = {
     "name": "replay_id",
     "in": "path",
@@ -465,6 +474,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body=event_body("Event", "One event (event.schema.json)."),
         responses={201: ok("Stored (or, for a repeated idempotency key, the first response again).", "EventAccepted")},
         errors=(400, 409, 413, 422, 503),
+        checked_in_code={
+            "event_time": f"at most MaxFutureSeconds (default {DEFAULTS['MaxFutureSeconds']}) s ahead; {TIME_RULE}",
+            "idempotency_key": "the same as the Idempotency-Key header when both are sent",
+            "body": STRICT_JSON_RULE,
+        },
     ),
     ("POST", "/events/batch"): Operation(
         "postEventBatch",
@@ -485,6 +499,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         },
         responses={200: ok("One result per input event.", "BatchResults")},
         errors=(400, 413),
+        checked_in_code={"body": STRICT_JSON_RULE},
     ),
     ("POST", "/replays"): Operation(
         "startReplay",
@@ -497,7 +512,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                 "in": "header",
                 "required": False,
                 "description": "The same key and body again returns the same replay.",
-                "schema": string(minLength=1, maxLength=256),
+                "schema": string(minLength=1, maxLength=256, pattern=r"\S"),
             }
         ],
         body=event_body("ReplayApiRequest", "A replay request (replay_request.schema.json)."),
@@ -509,22 +524,23 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             )
         },
         errors=(400, 409, 413, 422, 503),
+        checked_in_code={
+            "start_time": TIME_RULE,
+            "end_time": f"later than start_time; {TIME_RULE}",
+            "limit": f"at most MaxReplayLimit (default {DEFAULTS['MaxReplayLimit']})",
+            "body": STRICT_JSON_RULE,
+        },
     ),
     ("GET", "/replays"): Operation(
         "listReplays",
         "replays",
         "List replays (the audit listing), newest first",
-        parameters=[
-            query("entity_id", string("Only this entity's replays.", minLength=1, maxLength=256)),
-            query("status", {"enum": list(replays.STATUSES)}),
-            query(
-                "limit",
-                integer(minimum=1, maximum=replays.MAX_LIST_LIMIT, default=replays.DEFAULT_LIST_LIMIT),
-            ),
-            cursor_parameter(),
-        ],
+        description="From the replays' records: `status` is the last one recorded (an execution's end shows "
+        "within seconds), filters apply before paging, and a page costs one DynamoDB Query.",
+        parameters=query_from_schema(schemas.REPLAYS_QUERY),
         responses={200: ok("A page of replays.", "ReplayList")},
         errors=(400, 503),
+        checked_in_code={"cursor": CURSOR_RULE},
     ),
     ("GET", "/replays/{replay_id}"): Operation(
         "getReplay",
@@ -554,20 +570,16 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "listEvents",
         "inspection",
         "An entity's stored occurrences in replay order",
-        description="Half-open window [start_time, end_time); DUPLICATE rows are hidden unless include_duplicates.",
-        parameters=[
-            query("entity_id", string(minLength=1, maxLength=256), required=True),
-            time_parameter("start_time", "RFC 3339 with an offset; the earliest stored time when absent."),
-            time_parameter("end_time", "RFC 3339 with an offset, exclusive; the latest when absent."),
-            query("include_duplicates", {"type": "boolean", "default": False}),
-            query(
-                "limit",
-                integer(minimum=1, maximum=event_listing.MAX_LIMIT, default=event_listing.DEFAULT_LIMIT),
-            ),
-            cursor_parameter(),
-        ],
+        description="Half-open window [start_time, end_time); DUPLICATE rows are hidden unless include_duplicates. "
+        "A page holds `limit` rows shown, fewer only on the last page (no next_cursor).",
+        parameters=query_from_schema(schemas.EVENTS_QUERY),
         responses={200: ok("A page of index rows.", "EventList")},
         errors=(400, 503),
+        checked_in_code={
+            "start_time": TIME_RULE,
+            "end_time": f"later than start_time; {TIME_RULE}",
+            "cursor": CURSOR_RULE,
+        },
     ),
     ("GET", "/aggregates"): Operation(
         "listAggregates",
@@ -576,6 +588,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         parameters=query_from_schema(schemas.AGGREGATES_QUERY),
         responses={200: ok("A page of aggregate versions.", "AggregateList")},
         errors=(400, 503),
+        checked_in_code={"cursor": CURSOR_RULE},
     ),
     ("GET", "/aggregates/diff"): Operation(
         "diffAggregates",
@@ -600,6 +613,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         parameters=query_from_schema(schemas.VOLUME_QUERY),
         responses={200: ok("Counts per bucket.", "VolumeStats")},
         errors=(400, 503),
+        checked_in_code={
+            "end_day": "not before start_day; at most "
+            + ", ".join(f"{days} days with bucket={bucket}" for bucket, days in investigation.MAX_VOLUME_DAYS.items())
+        },
     ),
     ("GET", "/stats/duplicates"): Operation(
         "getDuplicateStats",
@@ -616,6 +633,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         parameters=query_from_schema(schemas.GAPS_QUERY),
         responses={200: ok("The empty buckets, merged into gaps.", "Gaps")},
         errors=(400, 503),
+        checked_in_code={
+            "start_time": TIME_RULE,
+            "end_time": f"later than start_time; at most {investigation.MAX_GAP_BUCKETS} buckets; {TIME_RULE}",
+        },
     ),
     ("GET", "/health"): Operation(
         "health",
@@ -731,6 +752,8 @@ def _operation(route: ApiRoute, spec: Operation) -> dict[str, Any]:
         operation["requestBody"] = copy.deepcopy(spec.body)
     operation["responses"] = responses
     operation["security"] = [{SECURITY_SCHEME: []}] if route.iam else []
+    if spec.checked_in_code:
+        operation["x-evreplay-checked-in-code"] = dict(spec.checked_in_code)
     operation["x-evreplay-function"] = route.function
     operation["x-evreplay-template-event"] = route.event
     return operation

@@ -110,7 +110,7 @@ class LocalApi:
             return _error(503, "ServiceUnavailable", "the local stack is still starting", {"Retry-After": "1"})
         matched = self.gateway.match(method, path)
         if matched is None:
-            return self.gateway.request(method, path, body, headers, parts.query)  # its 404 / 405
+            return self.gateway.request(method, path, body, headers, parts.query)  # its 403 / 405
         # One invocation of a function at a time, as in one Lambda execution environment: handlers
         # keep per-invocation state at module scope (the Powertools resolver's current_event, the
         # logger's keys, metrics, the idempotency config's context). Two concurrent requests in one

@@ -67,6 +67,13 @@ class Route:
 
 
 @dataclass(frozen=True)
+class EventRule:
+    logical_id: str
+    pattern: dict[str, Any]  # resolved for the local account
+    functions: tuple[str, ...]  # logical ids of the Lambda targets
+
+
+@dataclass(frozen=True)
 class QueueTrigger:
     queue: str  # logical id
     function: str  # logical id
@@ -354,6 +361,23 @@ class Template:
                 )
             )
         return triggers
+
+    def event_rules(self) -> list[EventRule]:
+        """EventBridge rules with an EventPattern and Lambda targets (SAM `EventBridgeRule` events)."""
+        rules = []
+        for logical_id, resource in self.of_type("AWS::Events::Rule").items():
+            props = resource["Properties"]
+            if props.get("State", "ENABLED") != "ENABLED" or "EventPattern" not in props:
+                continue
+            functions = tuple(
+                target["Arn"]["Fn::GetAtt"][0]
+                for target in props.get("Targets") or []
+                if isinstance(target.get("Arn"), dict)
+                and "Fn::GetAtt" in target["Arn"]
+                and self.resources[target["Arn"]["Fn::GetAtt"][0]]["Type"] == "AWS::Lambda::Function"
+            )
+            rules.append(EventRule(logical_id, self.resolve(props["EventPattern"]), functions))
+        return rules
 
     def state_machines(self) -> dict[str, dict[str, Any]]:
         """SAM state machines as written (DefinitionUri + DefinitionSubstitutions)."""

@@ -119,8 +119,14 @@ def test_deeply_nested_payload_is_rejected_cleanly_or_stored(stack, post):
     assert stack.raw_keys() == []
 
 
-def test_unknown_route_is_404_in_error_shape(stack):
-    response = stack.gateway.request("POST", "/nope", {})
+def test_unknown_route_is_api_gateways_403_in_error_shape(stack):
+    # API Gateway (REST, IAM auth) answers a path or method it does not declare with 403 "Missing
+    # Authentication Token", signed or not; the template's DEFAULT_4XX puts it in the error shape.
+    for method, path in (("POST", "/nope"), ("PUT", "/events"), ("GET", "/replays/x/nope")):
+        response = stack.gateway.request(method, path, {})
 
-    assert response.status == 404
-    assert response.json()["error"]["code"] == "NotFound"
+        assert response.status == 403, (method, path)
+        assert response.json() == {
+            "error": {"code": "MISSING_AUTHENTICATION_TOKEN", "message": "Missing Authentication Token", "field": None}
+        }
+        assert response.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"

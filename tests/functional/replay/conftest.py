@@ -23,10 +23,11 @@ from evreplay import clients
 from evreplay.handlers import replay_tasks
 from evreplay.index import deserialize
 from evreplay.local import moto_patches
-from evreplay.local.template import Template
+from evreplay.local.template import ACCOUNT_ID, Template
 from evreplay.local.workflow import deploy_workflow
 from evreplay.replay_workflow import continuation_name
 from evreplay.settings import reset_settings
+from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from tests.conftest import Stack
 from tests.faults import fast_retries, faults  # noqa: F401  (fixtures for the fault tests here)
@@ -137,18 +138,35 @@ class Workflow:
         return self.state_machine_arn.replace(":stateMachine:", ":execution:") + ":" + name
 
     def wait(self, name: str, timeout: float = 120.0) -> list[dict[str, Any]]:
-        """Wait until the replay's chain of executions has ended; DescribeExecution of each."""
+        """Wait until the replay's chain of executions has ended, and its record says so (the status
+        change event lands right after the status changes); DescribeExecution of each."""
         deadline = time.monotonic() + timeout
         pause = 0.02
         while True:
             chain = self._chain(name)
             if chain[-1]["status"] in FINAL and not self._exists(continuation_name(name, len(chain))):
+                self._wait_recorded(name, chain[-1]["status"])
                 return chain
             if time.monotonic() > deadline:
                 raise AssertionError(f"replay {name} still {chain[-1]['status']} after {timeout}s")
             # Back off: each DescribeExecution costs moto ~20 ms of CPU, taken from the interpreter's thread.
             time.sleep(pause)
             pause = min(pause * 1.5, 0.5)
+
+    def recorded_status(self, replay_id: str) -> str | None:
+        """The status the replay's record holds (evreplay.replay_state), None without a record."""
+        item = self.stack.dynamodb.get_item(
+            TableName=self.stack.env["REPLAY_STATE_TABLE"],
+            Key={"pk": {"S": f"REPLAY#{replay_id}"}, "sk": {"S": "RECORD"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return str(item["status"]["S"]) if item else None
+
+    def _wait_recorded(self, replay_id: str, status: str, timeout: float = 5.0) -> None:
+        # Some fault tests keep DynamoDB from recording anything: they do not read the record.
+        deadline = time.monotonic() + timeout
+        while self.recorded_status(replay_id) != status and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def _exists(self, name: str) -> bool:
         try:
@@ -170,6 +188,13 @@ class Workflow:
         if drain:
             replay.messages = self.drain()
         return replay
+
+    def expire(self, name: str) -> None:
+        """Forget an ended execution, as Step Functions does ~90 days after it closed."""
+        backend = stepfunctions_parser_backends[ACCOUNT_ID][self.template.region]
+        arn = self.execution_arn(name)
+        for machine in backend.state_machines:
+            machine.executions[:] = [e for e in machine.executions if e.execution_arn != arn]
 
     def history(self, name: str) -> list[dict[str, Any]]:
         events = self.sfn.get_execution_history(executionArn=self.execution_arn(name))["events"]

@@ -135,12 +135,14 @@ def test_listing_by_entity_and_status_pages_with_a_cursor(workflow):
     failed = api(flow, "GET", "/replays", query={"status": "FAILED"}).json()
 
     listed = [item["replay_id"] for item in first["items"] + second["items"]]
-    assert sorted(listed) == sorted([*started, "from-console"]), "newest first, console starts included"
+    assert sorted(listed) == sorted([*started, "from-console", "rejected-by-the-workflow"]), "console starts too"
     assert len(first["items"]) == 3 and first["next_cursor"]
-    assert second["next_cursor"] is None
-    assert all(item["status"] == "SUCCEEDED" and item["result"]["enqueued"] == 0 for item in first["items"])
-    assert {item["replay_id"] for item in everything["items"]} == {*started, other_entity, "from-console"}
-    assert failed["items"] == [], "an input the workflow rejects is not a replay"
+    assert len(second["items"]) == 2 and second["next_cursor"] is None
+    rejected = {*started, other_entity, "from-console", "rejected-by-the-workflow"}
+    assert {item["replay_id"] for item in everything["items"]} == rejected
+    assert [(item["replay_id"], item["error"]["error"]) for item in failed["items"]] == [
+        ("rejected-by-the-workflow", "InvalidReplayRequest")
+    ], "an input the workflow rejects is listed as FAILED, with the error"
     for query, field in [
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"status": "DONE"}, "status"),
@@ -235,6 +237,26 @@ def test_events_lists_index_rows_in_replay_order_with_a_cursor(workflow):
                          ({"entity_id": "u1", "limit": "5000"}, "limit")]:  # fmt: skip
         response = api(flow, "GET", "/events", query=query)
         assert response.status == 400 and response.json()["error"]["field"] == field, query
+
+
+def test_events_pages_hold_limit_shown_rows_however_many_duplicates_are_hidden(workflow):
+    # GIVEN e0, then 4 duplicate arrivals of e0 (hidden by default), then e1 and e2
+    flow = workflow()
+    flow.ingest([event("u1", "2025-12-28T10:00:00Z", "e0")])
+    flow.ingest([event("u1", "2025-12-28T10:00:00Z", "e0", n=n) for n in range(4)])
+    flow.ingest([event("u1", f"2025-12-28T11:0{m}:00Z", f"e{m}") for m in (1, 2)])
+
+    # WHEN they are listed one row per page
+    pages, cursor = [], None
+    while True:
+        query = {"entity_id": "u1", **WINDOW, "limit": "1", **({"cursor": cursor} if cursor else {})}
+        page = api(flow, "GET", "/events", query=query).json()
+        pages.append([row["event_id"] for row in page["items"]])
+        if not (cursor := page["next_cursor"]):
+            break
+
+    # THEN every page holds one shown row and the last page says it is the last
+    assert pages == [["e0"], ["e1"], ["e2"]]
 
 
 def test_health(workflow):

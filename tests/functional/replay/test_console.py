@@ -5,6 +5,8 @@ input runs the same workflow and is listed like an API replay."""
 from __future__ import annotations
 
 import json
+import logging
+import re
 
 import pytest
 
@@ -38,10 +40,12 @@ GOOD = {"entity_id": "u1", **WINDOW}
         pytest.param({**GOOD, "end_time": "tomorrow"}, "end_time", id="not-a-timestamp"),
         pytest.param({**GOOD, "window": "today"}, "window", id="unknown-field"),
         pytest.param({**GOOD, "continuation": {"replay_id": "x"}}, "continuation", id="broken-continuation"),
+        pytest.param(["not", "an", "object"], "input", id="not-an-object"),
     ],
 )
-def test_bad_console_input_fails_with_invalid_replay_request_naming_the_field(workflow, execution_input, field):
+def test_bad_console_input_fails_with_invalid_replay_request_naming_the_field(workflow, execution_input, field, caplog):
     flow = workflow()
+    caplog.set_level(logging.WARNING, logger="moto.stepfunctions")
 
     # WHEN the state machine is started by hand with a bad input
     flow.start(execution_input, "bad-input")
@@ -52,12 +56,23 @@ def test_bad_console_input_fails_with_invalid_replay_request_naming_the_field(wo
     assert execution["error"] == "InvalidReplayRequest"
     cause = json.loads(execution["cause"])
     assert cause["errorType"] == "InvalidReplayRequest"
-    assert cause["errorMessage"].startswith(f"{field}")
+    assert re.match(rf"{field}(: |\.)", cause["errorMessage"]), cause["errorMessage"]
+    assert f"{field}: {field}" not in cause["errorMessage"] and "body" not in cause["errorMessage"]
+    assert "continuation" not in cause["errorMessage"].removeprefix("continuation"), "internal fields are not offered"
     # AND it was not retried and never reached the index
     history = flow.history("bad-input")
     assert sum(1 for e in history if e["type"] == "TaskFailed") == 1
     assert not any(e.get("stateEnteredEventDetails", {}).get("name") == "ReplayPage" for e in history)
-    assert flow.stack.gateway.request("GET", "/replays", query={"entity_id": "u1"}).json()["items"] == []
+    # AND it is listed as the failed start it is, with the error
+    (listed,) = flow.stack.gateway.request("GET", "/replays", query={"status": "FAILED"}).json()["items"]
+    assert (listed["replay_id"], listed["error"]["error"]) == ("bad-input", "InvalidReplayRequest")
+    assert listed["request"] == execution_input, "the input as it was given"
+    named_u1 = isinstance(execution_input, dict) and execution_input.get("entity_id") == "u1"
+    by_entity = flow.stack.gateway.request("GET", "/replays", query={"entity_id": "u1"}).json()["items"]
+    assert [item["replay_id"] for item in by_entity] == (["bad-input"] if named_u1 else [])
+    # AND the interpreter logged the failure as one readable line (it was ~5 KB of its internals)
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("moto.stepfunctions")]
+    assert lines == [f"state ValidateRequest failed: InvalidReplayRequest: {cause['errorMessage']}"]
 
 
 def test_console_start_runs_the_same_workflow_and_is_listed(workflow):

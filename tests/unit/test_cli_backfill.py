@@ -21,6 +21,7 @@ from evreplay.cli.backfill import (
     read_lines,
 )
 from evreplay.cli.client import ApiError
+from evreplay.cli.main import main
 
 DIGEST = "ab" * 32
 
@@ -213,3 +214,11 @@ def test_a_refused_batch_stops_the_backfill_and_marks_nothing_done(tmp_path: Pat
         backfill.run()
     assert Checkpoint.load(backfill.checkpoint_path, backfill.digest, "").done == []
     assert not backfill.rejects_path.exists()
+
+
+def test_chunk_size_help_shows_its_default(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["backfill", "--help"])
+
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "events per batch, at most 500 (default 500)" in help_text

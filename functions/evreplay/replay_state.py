@@ -230,8 +230,8 @@ class ReplayStateStore:
             condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
         else:
             condition = {
-                "ConditionExpression": "#status = :status AND generation = :generation",
-                "ExpressionAttributeNames": {"#status": "status"},
+                "ConditionExpression": "#status = :status AND #generation = :generation",
+                "ExpressionAttributeNames": {"#status": "status", "#generation": "generation"},
                 "ExpressionAttributeValues": {
                     ":status": {"S": current.status},
                     ":generation": {"N": str(current.generation)},

@@ -25,6 +25,7 @@ from evreplay.cli.backfill import (
 )
 from evreplay.cli.client import ApiError
 from evreplay.idempotency import IN_PROGRESS_SECONDS
+from evreplay.cli.main import main
 
 DIGEST = "ab" * 32
 
@@ -245,3 +246,11 @@ def test_default_retry_schedule_outlasts_the_longest_409() -> None:
     waits = retry_waits(DEFAULT_RETRIES, DEFAULT_BACKOFF_SECONDS)
     assert waits == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0]
     assert sum(waits) > 2 * IN_PROGRESS_SECONDS
+
+
+def test_chunk_size_help_shows_its_default(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["backfill", "--help"])
+
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "events per batch, at most 500 (default 500)" in help_text

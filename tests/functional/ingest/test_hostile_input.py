@@ -357,6 +357,9 @@ HOSTILE_QUERIES = [
     ("/replays", {"status": "RUNNING\x00"}, "status"),
     ("/replays", {"entity_id": "x" * 257}, "entity_id"),
     ("/aggregates", {"entity_id": "u\x00"}, "entity_id"),
+    # No stored entity can hold a control character: every query route says so alike.
+    ("/events", {"entity_id": "\x00"}, "entity_id"),
+    ("/replays", {"entity_id": "\x00"}, "entity_id"),
     ("/aggregates", {"entity_id": "u", "day": "2025-12-2\x00"}, "day"),
     ("/aggregates", {"entity_id": "u", "day": "\u0662\u0660\u0662\u0665-12-28"}, "day"),
     ("/aggregates", {"entity_id": "u", "unknown": "1"}, "unknown"),
@@ -373,7 +376,7 @@ def test_hostile_query_values_are_400_naming_the_parameter(stack):
 
 def test_hostile_entity_id_in_a_query_is_an_empty_page(stack):
     for path in ("/events", "/replays"):
-        for entity_id in ("\x00", "../..", "a%2Fb", "\u202e", "u" * 256):
+        for entity_id in ("../..", "a%2Fb", "\u202e", "u" * 256):
             response = stack.gateway.request("GET", path, query={"entity_id": entity_id})
 
             assert response.status == 200, (path, entity_id, response.body)

@@ -62,8 +62,9 @@ def error_shape(body: Any) -> dict[str, Any]:
 
 
 def expire_in_progress(stack: Stack, idempotency_key: str) -> int:
-    """Move the in-progress expiry of the key's INPROGRESS idempotency record into the past: what the
-    Lambda timeout of the request that wrote it does, given time. Returns how many there were."""
+    """Move the in-progress expiry of the key's INPROGRESS idempotency record into the past: what its
+    window (evreplay.idempotency.IN_PROGRESS_SECONDS) does, given time; test_keyed_retries.py waits
+    for it in real time instead. Returns how many there were."""
     table = stack.env["IDEMPOTENCY_TABLE"]
     # Powertools' record id: "<key prefix>#<md5 of the JSON of the key>"
     suffix = "#" + hashlib.md5(json.dumps(idempotency_key).encode()).hexdigest()

@@ -65,6 +65,9 @@ def test_the_samples_carry_a_flow_from_ingest_to_aggregates(stack: Stack) -> Non
     assert state["replay_id"] == "sample-replay-1" and state["progress"]["enqueued"] == 0
     page = run(stack, "ReplayPageFunction", "page.json")
     assert page["replay_id"] == "sample-replay-1" and page["progress"]["enqueued"] == 3 and page["progress"]["done"]
+    # ... and EventBridge's word that its execution ended lands in the replay's record
+    recorded = run(stack, "ReplayRecorderFunction", "execution-succeeded.json")
+    assert recorded == {"recorded": True, "replay_id": "sample-replay-1", "status": "SUCCEEDED"}
 
     # the processor, given the sample SQS batch: GIVEN the raw object its message points at
     (record,) = sample("ProcessorFunction", "replay-messages.json")["Records"]

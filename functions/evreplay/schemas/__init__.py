@@ -25,6 +25,7 @@ LAG_QUERY = "lag_query"
 VOLUME_QUERY = "volume_query"
 GAPS_QUERY = "gaps_query"
 DUPLICATES_QUERY = "duplicates_query"
+RECONCILE_REQUEST = "reconcile_request"
 
 
 @cache

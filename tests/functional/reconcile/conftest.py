@@ -19,6 +19,7 @@ from evreplay.reconcile import (
 
 from tests.conftest import Stack
 from tests.faults import ALWAYS, INTERNAL, Faults, fast_retries, faults  # noqa: F401  (fixtures)
+from tests.functional.replay.conftest import workflow  # noqa: F401  (fixture)
 
 DAY = "2025-12-28"
 

@@ -115,6 +115,8 @@ _REQUIRED: tuple[tuple[Any, str], ...] = (
 
 _lock = threading.Lock()
 _dynamodb_lock = threading.RLock()
+# Held by every moto DynamoDB request: whoever reads moto's tables directly takes it too.
+DYNAMODB_LOCK = _dynamodb_lock
 _functions: dict[str, _Function] = {}
 _originals: dict[str, Any] = {}
 

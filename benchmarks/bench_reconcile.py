@@ -7,7 +7,8 @@ the local stack runs it:
 - check: every row present (the steady state);
 - repair after a quarter of the rows were removed (objects whose index write failed);
 - rebuild: the index emptied, then repaired.
-Requests are counted at botocore (one per API call; no retries happen here); $ at list prices (us-east-1): S3 LIST $0.005 and
+Requests are counted at botocore (one per API call; no retries happen here); $ at list prices
+(us-east-1): S3 LIST $0.005 and
 GET/HEAD $0.0004 per 1 000; DynamoDB on demand $0.125 per million read units (a consistent read of
 an item under 4 KB is 1 unit; Query units from the bytes read) and $0.625 per million write units (a
 transactional write is 2 units per item); Step Functions $25 per million transitions (2 per
@@ -28,6 +29,7 @@ from _common import TEMPLATE, local_aws, machine
 from evreplay import clients
 from evreplay.event_ids import payload_sha256
 from evreplay.index import EventIndex, IndexRow
+from evreplay.local import moto_patches
 from evreplay.raw_store import RawStore, raw_key
 from evreplay.reconcile import PartitionReconciler, ReconcileRequest, add_counts, empty_counts, list_partitions
 
@@ -81,7 +83,8 @@ def seed(handles: dict[str, Any], size: int) -> None:
         document = {
             "event_id": event_id, "event_id_derived": False, "source": source, "event_type": event_type,
             "entity_id": entity, "event_time": event_time, "event_time_original": event_time,
-            "payload": payload, "ingest_time": ingest_time, "arrival_id": arrival, "request_id": "", "idempotency_key": None,
+            "payload": payload, "ingest_time": ingest_time, "arrival_id": arrival,
+            "request_id": "", "idempotency_key": None,
         }  # fmt: skip
         raw.put_new(key, document)
         lag = 0
@@ -159,9 +162,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="500,1500,4500")
     sizes = [int(size) for size in parser.parse_args().sizes.split(",")]
-    print(f"reconcile benchmark, {machine()}, moto in-process\n")
+    moto_patches.apply(TEMPLATE)  # the same moto fidelity and speed patches as the local stack
+    print(f"reconcile benchmark, {machine()}, moto in-process (patched as the local stack runs it)\n")
     print(
-        f"{'objects':>8} {'run':<8} {'objects/s':>10} {'LIST':>6} {'GET':>6} {'BatchGet':>9} {'Txn':>6} {'RRU':>8} {'WRU':>8} {'$/M objects':>12}  found"
+        f"{'objects':>8} {'run':<8} {'objects/s':>10} {'LIST':>6} {'GET':>6} {'BatchGet':>9} {'Txn':>6} "
+        f"{'RRU':>8} {'WRU':>8} {'$/M objects':>12}  found"
     )
     for size in sizes:
         with local_aws() as handles:
@@ -177,7 +182,8 @@ def main() -> None:
                 cost = dollars(calls, transitions, invocations) / size * 1e6
                 c = calls.counts
                 print(
-                    f"{size:>8} {run:<8} {size / elapsed:>10.0f} {c['ListObjectsV2']:>6} {c['GetObject']:>6} {c['BatchGetItem']:>9} "
+                    f"{size:>8} {run:<8} {size / elapsed:>10.0f} {c['ListObjectsV2']:>6} {c['GetObject']:>6} "
+                    f"{c['BatchGetItem']:>9} "
                     f"{c['TransactWriteItems']:>6} {calls.read_units:>8.0f} {calls.write_units:>8.0f} {cost:>12.2f}  "
                     f"missing {found['missing_rows']}, indexed {found['indexed']}, fixed {found['statuses_fixed']}"
                 )

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import Stack
 from tests.faults import ALWAYS, INTERNAL, Faults
-from tests.functional.reconcile.conftest import event, post, post_unindexed, rows
+from tests.functional.reconcile.conftest import empty_index, event, post, post_unindexed, rows
 from tests.functional.replay.conftest import Workflow
 
 FINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
@@ -118,3 +118,31 @@ def test_a_console_start_with_bad_input_fails_naming_the_field(stack: Stack, wor
     view = finished(stack, "by-hand")
     assert view["status"] == "FAILED" and view["error"]["error"] == "InvalidReconcileRequest"
     assert "end_day" in view["error"]["cause"]
+
+
+def test_a_replay_after_rebuilding_an_emptied_index_sends_the_same_messages(
+    stack: Stack, workflow: Callable[..., Workflow]
+) -> None:
+    # GIVEN events with duplicates (within and across days) and the messages a replay sent
+    flow = workflow()
+    for n in range(12):
+        post(stack, event(f"user_{n % 2}", f"2025-12-28T{n:02d}:00:00Z", event_id=f"e-{n % 5}"))
+    post(stack, event("user_0", "2025-12-29T01:00:00Z", event_id="e-0"))
+    window = {"start_time": "2025-12-28T00:00:00Z", "end_time": "2025-12-30T00:00:00Z"}
+    scopes = [(entity, include) for entity in ("user_0", "user_1") for include in (False, True)]
+    before = {
+        (entity, include): flow.replay(
+            f"before-{entity}-{include}", entity_id=entity, include_duplicates=include, **window
+        )
+        for entity, include in scopes
+    }
+    # WHEN the index is emptied and rebuilt through POST /reconcile
+    empty_index(stack)
+    view = finished(stack, start(stack, {"start_day": "2025-12-28", "end_day": "2025-12-29", "repair": True}))
+    assert view["status"] == "SUCCEEDED" and view["result"]["indexed"] == 13
+    # THEN the same replays send the same messages, seq for seq
+    for (entity, include), replay in before.items():
+        after = flow.replay(f"after-{entity}-{include}", entity_id=entity, include_duplicates=include, **window)
+        assert after.result == replay.result
+        strip = lambda messages: [{k: v for k, v in m.items() if k != "replay_id"} for m in messages]  # noqa: E731
+        assert strip(after.messages) == strip(replay.messages) and replay.messages

@@ -248,7 +248,7 @@ class LocalStack:
         deploy_workflow(template, self.clients)
         if self.options.data_dir is not None:
             store = persistence.open_store(self.options.data_dir, template)
-            self.loaded = store.load(self.clients["s3"], self.clients["dynamodb"])
+            self.loaded = store.load()
             self.flusher = persistence.Flusher(store)
             self.flusher.start()
         for trigger in template.queue_triggers():

@@ -72,6 +72,11 @@ def registry_sk(event_id: str) -> str:
     return REGISTRY_PREFIX + event_id
 
 
+def arrival_of(sk: str) -> str:
+    """The arrival id at the end of an occurrence sort key (event ids never contain `#`)."""
+    return sk.rsplit("#", 1)[-1]
+
+
 def window_condition(entity_id: str, start_time: str, end_time: str) -> dict[str, Any]:
     """Query parameters for `start_time <= event_time < end_time` (normalized times).
 
@@ -165,6 +170,14 @@ class IndexRow:
         """The row as the API shows it."""
         return asdict(self)
 
+    def with_status(self, status: str) -> IndexRow:
+        return IndexRow(**{**asdict(self), "status": status})
+
+    def stale_index_keys(self, item: dict[str, Any]) -> dict[str, str]:
+        """The index keys (`index_keys()`) that the stored `item` lacks or holds with another value:
+        what a backfill must set. Whatever a later change adds to `index_keys()` is covered too."""
+        return {name: value for name, value in self.index_keys().items() if item.get(name) != {"S": value}}
+
 
 class EventIndex:
     """Reads and writes the index table."""
@@ -214,8 +227,179 @@ class EventIndex:
             raise StorageUnavailable("could not index the duplicate (transaction cancelled); retry") from cancelled
         return DUPLICATE
 
+    def restore(self, row: IndexRow, attempts: int = 20) -> Restored:
+        """Index an occurrence that ingest stored but never indexed, as ingest would have: the
+        earliest arrival (by arrival id, which starts with the fixed-width ingest time) of an
+        (entity, event_id) is ACCEPTED and every later one DUPLICATE, with the registry counting
+        them all. Unlike `record`, the restored occurrence may be earlier than the registry's first:
+        then the earlier first row is demoted to DUPLICATE (given the duplicates-index keys) in the
+        same transaction. Every write is conditioned on the registry item as it was read, so
+        restores of one event_id running in parallel (reconcile partitions, live ingest) serialize:
+        the loser reads again and retries. An occurrence whose row already exists is left alone."""
+        registry_key = {"pk": {"S": entity_pk(row.entity_id)}, "sk": {"S": registry_sk(row.event_id)}}
+        for _ in range(attempts):
+            registry = self._get(registry_key)
+            if registry is None:
+                first = {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": {
+                            **registry_key,
+                            "occurrences": {"N": "1"},
+                            "first_sk": {"S": row.sk},
+                            "event_id": {"S": row.event_id},
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+                outcome = self._try([first, self._put_row(row, ACCEPTED)], Restored(ACCEPTED))
+            else:
+                outcome = self._restore_after(row, registry_key, registry["first_sk"]["S"])
+            if outcome is not None:
+                return outcome
+        raise StorageUnavailable(f"could not restore {row.sk}: its registry item kept changing; retry")
+
+    def _restore_after(self, row: IndexRow, registry_key: dict[str, Any], first_sk: str) -> Restored | None:
+        """One attempt against a registry whose first occurrence is `first_sk` (None: read again)."""
+        unchanged = {":first": {"S": first_sk}, ":one": {"N": "1"}}
+        earlier = arrival_of(row.sk) < arrival_of(first_sk)
+        first_row = self._get({"pk": registry_key["pk"], "sk": {"S": first_sk}}) if earlier else None
+        if first_row is not None and first_row.get("status") != {"S": ACCEPTED}:
+            first_row = None  # an index that already disagrees with itself: add, never flip a second row
+        if not earlier or first_row is None:
+            # Later than the first (or the first's row is gone: nothing to demote): one more DUPLICATE,
+            # or a new first when it is earlier than a first that no longer exists.
+            status = ACCEPTED if earlier else DUPLICATE
+            update = "ADD occurrences :one" + (" SET first_sk = :new" if earlier else "")
+            values = {**unchanged, **({":new": {"S": row.sk}} if earlier else {})}
+            registry = self._registry_update(registry_key, update, values)
+            return self._try([registry, self._put_row(row, status)], Restored(status))
+        demoted = IndexRow.from_item(first_row).with_status(DUPLICATE)
+        keys = demoted.index_keys()
+        names = {f"#k{n}": name for n, name in enumerate(keys)}
+        demote = {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"pk": registry_key["pk"], "sk": {"S": first_sk}},
+                "UpdateExpression": "SET #status = :dup, " + ", ".join(f"{alias} = :v{alias[2:]}" for alias in names),
+                "ConditionExpression": "#status = :accepted",
+                "ExpressionAttributeNames": {"#status": "status", **names},
+                "ExpressionAttributeValues": {
+                    ":dup": {"S": DUPLICATE},
+                    ":accepted": {"S": ACCEPTED},
+                    **{f":v{alias[2:]}": {"S": keys[name]} for alias, name in names.items()},
+                },
+            }
+        }
+        registry = self._registry_update(
+            registry_key, "ADD occurrences :one SET first_sk = :new", {**unchanged, ":new": {"S": row.sk}}
+        )
+        return self._try([registry, self._put_row(row, ACCEPTED), demote], Restored(ACCEPTED, demoted=1))
+
+    def _registry_update(self, key: dict[str, Any], expression: str, values: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": key,
+                "UpdateExpression": expression,
+                "ConditionExpression": "first_sk = :first",
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _try(self, items: list[dict[str, Any]], outcome: Restored) -> Restored | None:
+        """Run a restore transaction: its outcome, None when the registry changed under it (read
+        again), or `Restored(EXISTING)` when the row is already there."""
+        try:
+            self._transact(items)
+            return outcome
+        except _Cancelled as cancelled:
+            reasons = cancelled.reasons + ["None"] * (len(items) - len(cancelled.reasons))
+            if reasons[1] == "ConditionalCheckFailed":
+                return Restored(EXISTING)
+            if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons:
+                return None
+            raise StorageUnavailable(f"could not restore the row (cancelled: {cancelled}); retry") from cancelled
+
+    def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            response = self._ddb.get_item(TableName=self.table, Key=key, ConsistentRead=True)
+        except AWS_CALL_ERRORS as exc:
+            raise StorageUnavailable(f"could not read the index ({aws_error_code(exc) or 'error'})") from exc
+        item: dict[str, Any] | None = response.get("Item")
+        return item
+
+    def items(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The stored items at these (pk, sk) keys, by key; absent keys are left out. BatchGetItem
+        in requests of 100, unprocessed keys asked again."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 100):
+            request: dict[str, Any] = {
+                self.table: {
+                    "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in unique[start : start + 100]],
+                    "ConsistentRead": True,
+                }
+            }
+            attempts = 0
+            while request:
+                try:
+                    response = self._ddb.batch_get_item(RequestItems=request)
+                except AWS_CALL_ERRORS as exc:
+                    raise StorageUnavailable(f"could not read the index ({aws_error_code(exc)})") from exc
+                for item in response.get("Responses", {}).get(self.table, []):
+                    found[(item["pk"]["S"], item["sk"]["S"])] = item
+                request = response.get("UnprocessedKeys") or {}
+                attempts += 1
+                if request and attempts > 10:
+                    raise StorageUnavailable("index reads kept coming back unprocessed")
+        return found
+
+    def set_index_keys(self, row: IndexRow, keys: dict[str, str]) -> bool:
+        """Backfill: give a stored row index keys it lacks, if it still has the status the keys were
+        computed for (a concurrent restore may have demoted it). False when it did not."""
+        names = {f"#k{n}": name for n, name in enumerate(keys)}
+        try:
+            self._ddb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": entity_pk(row.entity_id)}, "sk": {"S": row.sk}},
+                UpdateExpression="SET " + ", ".join(f"{alias} = :v{alias[2:]}" for alias in names),
+                ConditionExpression="#status = :status",
+                ExpressionAttributeNames={"#status": "status", **names},
+                ExpressionAttributeValues={
+                    ":status": {"S": row.status},
+                    **{f":v{alias[2:]}": {"S": keys[name]} for alias, name in names.items()},
+                },
+            )
+        except AWS_CALL_ERRORS as exc:
+            if aws_error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise StorageUnavailable(f"could not backfill the row ({aws_error_code(exc) or 'error'})") from exc
+        return True
+
+    def lag_partition_page(
+        self, partition: str, count_only: bool, exclusive_start_key: dict[str, Any] | None = None
+    ) -> tuple[int, list[dict[str, Any]], dict[str, Any] | None]:
+        """One page of the LagByTypeDay partition: (rows on it, their projected items unless
+        `count_only`, the key to continue from)."""
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": LAG_INDEX,
+            "KeyConditionExpression": "lag_pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": partition}},
+        }
+        if count_only:
+            params["Select"] = "COUNT"
+        if exclusive_start_key:
+            params["ExclusiveStartKey"] = exclusive_start_key
+        try:
+            response = self._ddb.query(**params)
+        except AWS_CALL_ERRORS as exc:
+            raise StorageUnavailable(f"could not query the index ({aws_error_code(exc) or 'error'})") from exc
+        return int(response.get("Count", 0)), response.get("Items", []), response.get("LastEvaluatedKey")
+
     def _put_row(self, row: IndexRow, status: str) -> dict[str, Any]:
-        item = IndexRow(**{**asdict(row), "status": status}).to_item()
+        item = row.with_status(status).to_item()
         return {
             "Put": {
                 "TableName": self.table,
@@ -288,6 +472,18 @@ class EventIndex:
             raise StorageUnavailable(f"could not query the index ({aws_error_code(exc) or 'error'})") from exc
         rows = [IndexRow.from_item(item) for item in response.get("Items", [])]
         return rows, response.get("LastEvaluatedKey")
+
+
+EXISTING = "EXISTING"
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What `restore` did: the status given (or EXISTING: the row was already there) and how many
+    rows it demoted from ACCEPTED to DUPLICATE (0 or 1)."""
+
+    status: str
+    demoted: int = 0
 
 
 class _Cancelled(Exception):

@@ -1,11 +1,12 @@
 """Ingest: validate an event, store it immutably, index it, and make retries idempotent.
 
 Order of writes: the raw object first (conditional, never overwritten), then the index
-transaction. An index row therefore never points at a missing object. If the index write
-fails, the raw object stays behind unindexed (the one acceptable leftover) and the caller
-gets a retryable 503; a retry stores a new object and indexes that one. A request with an
-idempotency key writes its receipt in the index transaction (evreplay.receipts), so running it
-again after a failure that hid its success answers the first response and stores nothing.
+transaction. An index row therefore never points at a missing object. If the index write fails,
+the raw object stays behind unindexed (the one acceptable leftover, which a reconcile repair
+indexes: evreplay.reconcile) and the caller gets a retryable 503; a retry stores a new object
+and indexes that one. A request with an idempotency key writes its receipt in the index
+transaction (evreplay.receipts), so running it again after a failure that hid its success
+answers the first response and stores nothing.
 """
 
 from __future__ import annotations

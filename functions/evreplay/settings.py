@@ -61,6 +61,11 @@ class Settings:
     replay_page_size: int
     replay_pages_per_execution: int
     replay_marker_ttl_seconds: int
+    reconcile_bucket: str | None = None
+    reconcile_state_machine_arn: str | None = None
+    max_reconcile_days: int = 31
+    reconcile_page_size: int = 1000
+    reconcile_pages_per_task: int = 20
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -80,6 +85,11 @@ class Settings:
             replay_page_size=_positive_int(env, "REPLAY_PAGE_SIZE", 1000),
             replay_pages_per_execution=_positive_int(env, "REPLAY_PAGES_PER_EXECUTION", 1000),
             replay_marker_ttl_seconds=_positive_int(env, "REPLAY_MARKER_TTL_SECONDS", 7 * 24 * 3600),
+            reconcile_bucket=_optional(env, "RECONCILE_BUCKET"),
+            reconcile_state_machine_arn=_optional(env, "RECONCILE_STATE_MACHINE_ARN"),
+            max_reconcile_days=_positive_int(env, "MAX_RECONCILE_DAYS", 31),
+            reconcile_page_size=min(_positive_int(env, "RECONCILE_PAGE_SIZE", 1000), 1000),
+            reconcile_pages_per_task=_positive_int(env, "RECONCILE_PAGES_PER_TASK", 20),
         )
 
     def require(self, field: str) -> str:

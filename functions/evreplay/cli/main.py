@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from evreplay.cli import commands, investigate
+from evreplay.cli import commands, investigate, reconcile
 from evreplay.cli.client import DEFAULT_API_URL, ApiClient, ApiError
 from evreplay.cli.output import Output
 
@@ -105,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="send the functions' AWS calls through the HTTP endpoint (slower; for debugging)",
     )
+    local.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="keep events, replay records and aggregate versions in DIR across stops and starts "
+        "(written every second); default: memory only",
+    )
 
     send = sub.add_parser("send", parents=[api], help="send one event (JSON from a file or stdin)")
     send.add_argument("file", nargs="?", default="-", help="JSON file with one event, or - for stdin (default)")
@@ -168,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     aggregates.add_argument("--day", help="YYYY-MM-DD (UTC)")
 
     investigate.add_parsers(sub, api)
+    reconcile.add_parser(sub, api)
 
     demo = sub.add_parser("demo", parents=[api], help="start a local stack, ingest a small data set, replay, show")
     demo.add_argument(
@@ -189,6 +197,7 @@ _COMMANDS: dict[tuple[str, str | None], Command] = {
     ("replay", "wait"): commands.cmd_replay_wait,
     ("events", None): commands.cmd_events,
     ("aggregates", None): commands.cmd_aggregates,
+    ("reconcile", None): reconcile.cmd_reconcile,
 }
 
 
@@ -207,6 +216,7 @@ def _run_local(args: argparse.Namespace) -> int:
         access_log=not args.quiet,
         via_http=args.via_http,
         retry_visibility_timeout=args.retry_visibility_timeout,
+        data_dir=args.data_dir,
     )
     code = run(options)
     # Everything lives in memory and the stack has stopped: exit now rather than wait for

@@ -135,6 +135,8 @@ _REQUIRED: tuple[tuple[Any, str], ...] = (
 
 _lock = threading.Lock()
 _dynamodb_lock = threading.RLock()
+# Held by every moto DynamoDB request: whoever reads moto's tables directly takes it too.
+DYNAMODB_LOCK = _dynamodb_lock
 _functions: dict[str, _Function] = {}
 _originals: dict[str, Any] = {}
 _event_bus: list[LocalEventBus] = []  # the template's rules; one bus, replaced by each apply()

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evreplay import investigation, replay_request, replays, schemas
+from evreplay import investigation, reconcile, replay_request, replays, schemas
 from evreplay.api import MAX_JSON_DEPTH
 from evreplay.local.template import Template, project_root
 
@@ -95,6 +95,7 @@ TIME = string("UTC, fixed width, microseconds (string order is time order).", pa
 COUNT = integer(minimum=0)
 ENTITY_ID = string(minLength=1, maxLength=256)
 REPLAY_ID = string("The replay's id: the name of its Step Functions execution.", minLength=1, maxLength=80)
+RECONCILE_ID = string("The reconcile's id: the name of its Step Functions execution.", minLength=1, maxLength=80)
 
 
 def replay_view(**extra: dict[str, Any]) -> dict[str, Any]:
@@ -191,6 +192,40 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         description="docs/design.md §4.7.",
     ),
     "Replay": replay_view(),
+    "ReconcileStarted": obj(
+        {
+            "reconcile_id": RECONCILE_ID,
+            "status": {"const": "RUNNING"},
+            "execution_arn": string(),
+            "request": ref("ReconcileRequest"),
+        }
+    ),
+    "ReconcileResult": obj(
+        {
+            **{name: COUNT for name in reconcile.COUNTS},
+            "partitions": COUNT,
+            "failed_partitions": COUNT,
+            "request": ref("ReconcileRequest"),
+        },
+        description="Counts over the requested days (README: Reconcile and rebuild).",
+    ),
+    "Reconcile": obj(
+        {
+            "reconcile_id": RECONCILE_ID,
+            "status": {"enum": list(replays.STATUSES)},
+            "execution_arn": string(),
+            "request": {"description": "The request as the workflow runs it."},
+            "started_at": nullable(string()),
+            "stopped_at": nullable(string()),
+            "result": ref("ReconcileResult"),
+            "progress": obj(
+                {"partitions_total": nullable(COUNT), "partitions_done": COUNT},
+                description="While RUNNING: partitions listed and partitions finished.",
+            ),
+            "error": obj({"error": nullable(string()), "cause": nullable(string())}),
+        },
+        optional=("execution_arn", "started_at", "stopped_at", "result", "progress", "error"),
+    ),
     "ReplayListItem": replay_view(
         entity_id=nullable(
             string("null for a console start whose input named no usable entity.", minLength=1, maxLength=256)
@@ -649,16 +684,48 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
 }
 
+OPERATIONS[("POST", "/reconcile")] = Operation(
+    "startReconcile",
+    "reconcile",
+    "Check (and with repair, fix) the index against the raw store for a range of UTC event days",
+    description="Starts the reconcile workflow (a Step Functions execution named by reconcile_id).",
+    body=event_body("ReconcileRequest", "A reconcile request (reconcile_request.schema.json)."),
+    responses={
+        202: ok(
+            "Started.",
+            "ReconcileStarted",
+            headers={
+                "Location": {"description": "reconcile/{reconcile_id}, relative to this URL.", "schema": string()}
+            },
+        )
+    },
+    errors=(400, 413, 503),
+)
+OPERATIONS[("GET", "/reconcile/{reconcile_id}")] = Operation(
+    "getReconcile",
+    "reconcile",
+    "A reconcile's status, progress and counts",
+    parameters=[{"name": "reconcile_id", "in": "path", "required": True, "schema": RECONCILE_ID}],
+    responses={200: ok("The reconcile.", "Reconcile")},
+    errors=(404, 503),
+)
+
 TAGS = [
     {"name": "ingest", "description": "Producers send events."},
     {"name": "replays", "description": "Replay one entity's window into the processor; follow, list, cancel."},
     {"name": "inspection", "description": "Look at what is stored: index rows and aggregate versions."},
     {"name": "investigation", "description": "Late data, missing windows, duplicate storms, changed aggregates."},
+    {"name": "reconcile", "description": "Check and repair the index against the raw store."},
     {"name": "health", "description": "Liveness."},
 ]
 
 # Request schemas as the files define them, by component name.
-REQUEST_SCHEMAS = {"Event": schemas.EVENT, "EventBatch": schemas.EVENT_BATCH, "ReplayRequest": schemas.REPLAY_REQUEST}
+REQUEST_SCHEMAS = {
+    "Event": schemas.EVENT,
+    "EventBatch": schemas.EVENT_BATCH,
+    "ReplayRequest": schemas.REPLAY_REQUEST,
+    "ReconcileRequest": schemas.RECONCILE_REQUEST,
+}
 
 
 # ---------------------------------------------------------------- the template's side

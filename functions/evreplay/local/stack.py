@@ -43,7 +43,7 @@ from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from evreplay import clients, settings
-from evreplay.local import moto_patches, offline
+from evreplay.local import moto_patches, offline, persistence
 from evreplay.local.deploy import deploy_storage
 from evreplay.local.gateway import LocalGateway
 from evreplay.local.queue_driver import QueueDriver
@@ -77,6 +77,8 @@ class StackOptions:
     # Seconds a message the processor failed stays hidden before its next try; None = the queue's
     # own visibility timeout, as with Lambda's SQS trigger (180 s for the replay queue).
     retry_visibility_timeout: int | None = None
+    # Keep the data here across stops and starts (evreplay.local.persistence); None = memory only.
+    data_dir: Path | None = None
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -186,6 +188,8 @@ class LocalStack:
         self._stop_drivers = threading.Event()
         self._in_process: Any = None
         self.started_in: float | None = None
+        self.flusher: persistence.Flusher | None = None
+        self.loaded: dict[str, int] | None = None
 
     @property
     def aws_endpoint(self) -> str:
@@ -201,6 +205,9 @@ class LocalStack:
         began = time.perf_counter()
         options = self.options
         check_bind_address(options.host, options.allow_remote)
+        if options.data_dir is not None and options.via_http:
+            # The flusher reads this process's moto backends, which --via-http does not use.
+            raise StackError("--data-dir cannot be combined with --via-http")
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per moto request otherwise
         # Powertools warns on every invocation that adds no metric; locally that is only noise.
         warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
@@ -239,6 +246,11 @@ class LocalStack:
         self.clients = aws_clients(self.aws_endpoint if via_http else None, template.region)
         deploy_storage(template, self.clients)
         deploy_workflow(template, self.clients)
+        if self.options.data_dir is not None:
+            store = persistence.open_store(self.options.data_dir, template)
+            self.loaded = store.load()
+            self.flusher = persistence.Flusher(store)
+            self.flusher.start()
         for trigger in template.queue_triggers():
             driver = QueueDriver(
                 template, self.clients["sqs"], trigger, retry_visibility_timeout=self.options.retry_visibility_timeout
@@ -258,12 +270,22 @@ class LocalStack:
             f"  AWS endpoint: {endpoint}    (aws --endpoint-url {endpoint} s3 ls; boto3 endpoint_url=...)",
             "  Credentials:  any (e.g. AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing), region "
             f"{self.template.region if self.template else 'us-east-1'}",
-            "  Data lives in memory until this process stops. Ctrl-C to stop.",
+            self._data_line(),
         ]
         return "\n".join(lines)
 
+    def _data_line(self) -> str:
+        if self.options.data_dir is None:
+            return "  Data lives in memory until this process stops. Ctrl-C to stop."
+        loaded = self.loaded or {}
+        return (
+            f"  Data:         {self.options.data_dir} (loaded {loaded.get('objects', 0)} objects, "
+            f"{loaded.get('items', 0)} items; written every second). Ctrl-C to stop."
+        )
+
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop taking requests, stop the queue drivers, stop moto. Each step bounded."""
+        """Stop taking requests, stop the queue drivers, flush the data directory, stop moto. Each
+        step bounded."""
         if self.api is not None:
             self.api.ready.clear()
         if self.http is not None:
@@ -273,6 +295,9 @@ class LocalStack:
         for _, thread in self._drivers:
             thread.join(timeout)
         self._drivers.clear()
+        if self.flusher is not None:
+            self.flusher.stop()
+            self.flusher = None
         if self.moto is not None:
             stopper = threading.Thread(target=self.moto.stop, name="moto-stop", daemon=True)
             stopper.start()
@@ -296,7 +321,7 @@ def run(options: StackOptions, out: TextIO | None = None) -> int:
     try:
         try:
             stack.start()
-        except (StackError, BindRefused, TemplateError, moto_patches.MotoPatchError) as exc:
+        except (StackError, BindRefused, TemplateError, moto_patches.MotoPatchError, persistence.DataDirError) as exc:
             print(f"evreplay local: {exc}", file=sys.stderr)
             return 1
         print(stack.banner(), file=out, flush=True)

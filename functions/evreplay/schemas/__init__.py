@@ -27,6 +27,7 @@ GAPS_QUERY = "gaps_query"
 DUPLICATES_QUERY = "duplicates_query"
 EVENTS_QUERY = "events_query"
 REPLAYS_QUERY = "replays_query"
+RECONCILE_REQUEST = "reconcile_request"
 
 
 @cache

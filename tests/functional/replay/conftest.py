@@ -20,7 +20,7 @@ from typing import Any, TypedDict
 import boto3
 import pytest
 from evreplay import clients
-from evreplay.handlers import replay_tasks
+from evreplay.handlers import reconcile_tasks, replay_tasks
 from evreplay.index import deserialize
 from evreplay.local import moto_patches
 from evreplay.local.template import ACCOUNT_ID, Template
@@ -223,6 +223,7 @@ def configure(stack: Stack, parameters: dict[str, Any]) -> Template:
     os.environ.update(template.merged_environment())
     reset_settings()
     replay_tasks.reset()
+    reconcile_tasks.reset()
     return template
 
 
@@ -265,3 +266,4 @@ def workflow(stack: Stack) -> Iterator[Callable[..., Workflow]]:
     os.environ.update(saved)
     reset_settings()
     replay_tasks.reset()
+    reconcile_tasks.reset()

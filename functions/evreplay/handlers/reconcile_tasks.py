@@ -1,0 +1,69 @@
+"""The reconcile state machine's Lambda tasks: `list_partitions` (ListPartitions),
+`reconcile_partition` (ReconcilePartition, in each Distributed Map child) and `summarize`
+(Summarize). Plain functions over evreplay.reconcile_workflow; error class names are what the
+state machine's Retry matches (StorageUnavailable retried; InvalidReconcileRequest and
+ReconcileIncomplete fail the execution)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from evreplay import clients
+from evreplay.index import EventIndex
+from evreplay.observability import logger, tracer
+from evreplay.raw_store import RawStore
+from evreplay.reconcile import PartitionReconciler
+from evreplay.reconcile_workflow import ReconcileFiles, begin, finish, run_partition
+from evreplay.settings import Settings, get_settings
+
+
+@cache
+def _files(settings: Settings) -> ReconcileFiles:
+    return ReconcileFiles(clients.s3(), settings.require("reconcile_bucket"))
+
+
+@cache
+def _reconciler(settings: Settings) -> PartitionReconciler:
+    return PartitionReconciler(
+        clients.s3(),
+        RawStore(clients.s3(), settings.require("raw_bucket")),
+        EventIndex(clients.dynamodb(), settings.require("index_table")),
+        settings.reconcile_page_size,
+        settings.reconcile_pages_per_task,
+    )
+
+
+def reset() -> None:
+    """Forget what was built from settings and clients (tests and the local stack replace both)."""
+    _files.cache_clear()
+    _reconciler.cache_clear()
+
+
+@logger.inject_lambda_context(correlation_id_path="execution_name")
+@tracer.capture_lambda_handler
+def list_partitions(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = get_settings()
+    return begin(
+        event.get("input"),
+        event["execution_name"],
+        clients.s3(),
+        settings.require("raw_bucket"),
+        _files(settings),
+        settings.max_reconcile_days,
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path="reconcile_id")
+@tracer.capture_lambda_handler
+def reconcile_partition(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = get_settings()
+    return run_partition(event, _reconciler(settings), _files(settings))
+
+
+@logger.inject_lambda_context(correlation_id_path="reconcile_id")
+@tracer.capture_lambda_handler
+def summarize(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return finish(event, _files(get_settings()))

@@ -34,6 +34,8 @@ service = ReplayService(
     ),
     idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
     max_limit=settings.max_replay_limit,
+    max_scope_limit=settings.max_scope_replay_limit,
+    max_concurrency=settings.replay_max_concurrency,
 )
 
 
@@ -60,6 +62,7 @@ def list_replays() -> Response:
         status=query_params.text(params, "status"),
         limit=query_params.integer(params, "limit", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT),
         cursor=query_params.text(params, "cursor", max_length=4096),
+        source=query_params.text(params, "source", max_length=128),
     )
     return json_response(200, listed)
 

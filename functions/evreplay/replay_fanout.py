@@ -13,8 +13,9 @@ Three tasks, state in and state out (statemachines/replay.asl.json):
 - `EntitiesWorker.run` (ReplayEntities, one work item's child execution): the one-entity page logic
   (`ReplayPager.page`: same order, same exact dedup, per (entity_id, event_id)) over the item's
   entities, a bounded number of rows per step; the child loops until its item is done. Before each
-  page it reads the replay's cancel mark. After each step it overwrites the item's counters in the
-  state table: progress for GET /replays/{id}, and the totals of the result.
+  step, and again before its one send (the step's small entities' messages go together, 10 per
+  SendMessageBatch), it reads the replay's cancel mark. After each step it overwrites the item's
+  counters in the state table: progress for GET /replays/{id}, and the totals of the result.
 - `summarize` (SummarizeReplay): the result from every item's counters. moto's Distributed Map ignores
   ToleratedFailure* (a parent may SUCCEED over failed children), and on AWS a cancelled worker ends
   quietly: either way an item that did not finish fails the replay with `ReplayIncomplete`.
@@ -32,6 +33,7 @@ from typing import Any
 from evreplay.errors import AWS_CALL_ERRORS, ReplayIncomplete, ReplayPlanStale, StorageUnavailable, aws_error_code
 from evreplay.index import EventIndex
 from evreplay.observability import logger
+from evreplay.replay_queue import ReplayMessage
 from evreplay.replay_request import ENTITIES, ReplayRequest
 from evreplay.replay_state import ReplayStateStore
 from evreplay.replay_workflow import Progress, ReplayPager
@@ -154,18 +156,16 @@ class EntitiesWorker:
         totals: dict[str, int] = state.get("totals") or {**dict.fromkeys(_COUNTERS, 0), "entities_done": 0}
         preview: list[dict[str, Any]] = state.get("preview") or []
         rows_read = 0
-        cancelled = False
-        while position["entity"] < len(entities) and rows_read < self._rows_per_step:
-            if self._store.cancelled(replay_id):
-                cancelled = True
-                break
+        cancelled = self._store.cancelled(replay_id)
+        outbox: list[ReplayMessage] = []
+        while not cancelled and position["entity"] < len(entities) and rows_read < self._rows_per_step:
             entity_id, seq_base, count = entities[position["entity"]]
             before = (
                 Progress.from_dict(position["progress"]) if position["progress"] else Progress(as_of=state["as_of"])
             )
             # The entity's seq range is its cap: a message past it would take another entity's seq.
             one = replace(request, entity_id=entity_id, entity_ids=None, limit=count)
-            after = self._pager.page(replay_id, f"{replay_id}#{entity_id}", one, before, seq_base=seq_base)
+            after = self._pager.page(replay_id, f"{replay_id}#{entity_id}", one, before, seq_base, outbox)
             rows_read += after.last_page["rows_read"]
             totals = {
                 **totals,
@@ -183,6 +183,10 @@ class EntitiesWorker:
                 )
             totals["entities_done"] += 1
             position = {"entity": position["entity"] + 1, "progress": None}
+        # One send for the step's pages (a retried step repeats the same messages: claims are idempotent
+        # and seqs follow from the state it started from); not after a cancel that came meanwhile.
+        if outbox and not (cancelled := cancelled or self._store.cancelled(replay_id)):
+            self._pager.send(outbox)
         done = cancelled or position["entity"] >= len(entities)
         finished = done and not cancelled
         self._store.record_item(

@@ -144,6 +144,17 @@ def start_replay(
     }
 
 
+class _InPageClaims:
+    """The `Claims` of a page that holds the whole window: nothing before it, nothing after it, so the
+    first occurrence the page meets holds the event (plan_page remembers it for the page's repeats)."""
+
+    def claim(self, event_id: str, row_sk: str) -> bool:
+        return True
+
+    def held_by_other(self, event_id: str, row_sk: str) -> bool:
+        return False
+
+
 class _ReplayClaims:
     """The `Claims` protocol over the state table, bound to one replay."""
 
@@ -190,12 +201,26 @@ class ReplayPager:
             out["next_execution"] = self._next_execution(replay_id, state, updated)
         return out
 
+    def send(self, messages: list[ReplayMessage]) -> SendReport:
+        report = self._queue.send(messages)
+        if messages:
+            metrics.add_metric(name="ReplayMessageCount", unit=MetricUnit.Count, value=len(messages))
+        return report
+
     def page(
-        self, replay_id: str, claims_id: str, request: ReplayRequest, progress: Progress, seq_base: int = 0
+        self,
+        replay_id: str,
+        claims_id: str,
+        request: ReplayRequest,
+        progress: Progress,
+        seq_base: int = 0,
+        outbox: list[ReplayMessage] | None = None,
     ) -> Progress:
         """One page of one entity (`request.entity_id`): read, decide, send; the new progress. Messages
         carry `seq_base + position` (an entity-list or stream replay reserves each entity a seq range);
-        duplicate markers are those of `claims_id` (the replay, or the replay and entity)."""
+        duplicate markers are those of `claims_id` (the replay, or the replay and entity). With an
+        `outbox`, the messages are added to it instead of sent: the caller sends several small
+        entities' pages together, 10 per SendMessageBatch, before it reports the step done."""
         assert request.entity_id is not None
         start_key = (
             {"pk": {"S": entity_pk(request.entity_id)}, "sk": {"S": progress.cursor}} if progress.cursor else None
@@ -211,6 +236,9 @@ class ReplayPager:
             source=request.source,
             event_types=request.event_types,
         )
+        # The whole window in one page (a small entity): duplicates are all in view, so the page itself
+        # decides them (first in replay order wins) with no registry read and no marker written.
+        whole = progress.cursor is None and last_key is None
         plan = plan_page(
             rows,
             more=last_key is not None,
@@ -218,8 +246,8 @@ class ReplayPager:
             limit=request.limit,
             include_duplicates=request.include_duplicates,
             as_of=progress.as_of,
-            needs_check=self._needs_check(request, rows),
-            claims=_ReplayClaims(self._store, claims_id),
+            needs_check=(lambda row: True) if whole else self._needs_check(request, rows),
+            claims=_InPageClaims() if whole else _ReplayClaims(self._store, claims_id),
         )
         messages = [
             ReplayMessage(
@@ -233,9 +261,13 @@ class ReplayPager:
             )
             for position, row in enumerate(plan.send, start=1)
         ]
-        report = SendReport() if request.dry_run else self._queue.send(messages)
-        if messages and not request.dry_run:
-            metrics.add_metric(name="ReplayMessageCount", unit=MetricUnit.Count, value=len(messages))
+        if request.dry_run:
+            report = SendReport()
+        elif outbox is not None:
+            outbox.extend(messages)
+            report = SendReport()
+        else:
+            report = self.send(messages)
         updated = self._advance(progress, plan, rows, last_key, messages, report)
         if request.dry_run and len(updated.preview) < PREVIEW_SIZE:
             bodies = [asdict(message) for message in messages[: PREVIEW_SIZE - len(updated.preview)]]

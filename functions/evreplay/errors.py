@@ -95,6 +95,20 @@ class SqsSendFailed(EvReplayError):
     code = "SqsSendFailed"
 
 
+class ReplayIncomplete(EvReplayError):
+    """An entity-list or stream replay ended with work items that did not finish (a worker failed or
+    was cancelled): the execution fails visibly rather than report a partial result as done."""
+
+    code = "ReplayIncomplete"
+
+
+class ReplayPlanStale(EvReplayError):
+    """An entity held more matching occurrences than the replay's plan counted for it (the stream
+    index lagged behind the table): its reserved seq range would overflow, so its work item fails."""
+
+    code = "ReplayPlanStale"
+
+
 _STATUS = {
     PayloadTooLarge: 413,
     InvalidRequest: 400,

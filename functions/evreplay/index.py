@@ -31,14 +31,15 @@ the index and, through it, ingest (DynamoDB back-pressures table writes when a G
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from evreplay.errors import AWS_CALL_ERRORS, StorageUnavailable, aws_error_code
-from evreplay.times import utc_day
+from evreplay.times import utc_day, utc_days
 
 ENTITY_PREFIX = "E#"
 OCCURRENCE_PREFIX = "T#"
@@ -55,6 +56,10 @@ DUPLICATES_INDEX = "DuplicatesByIngestDay"
 DUP_PK = "dup_pk"
 DUP_SK = "dup_sk"
 DUPLICATE_PARTITION_PREFIX = "DUP#"
+STREAM_INDEX = "StreamByDay"
+STREAM_PK = "stream_pk"
+STREAM_SK = "stream_sk"
+STREAM_SHARDS = 16  # fixed for the life of a deployment: ingest and replay must agree on it
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -107,6 +112,22 @@ def duplicate_sort_prefix(source: str) -> str:
     return source + "#"
 
 
+def stream_shard(row_sk: str) -> int:
+    """The StreamByDay shard of one occurrence (deterministic, so a backfill writes the same keys)."""
+    return int(hashlib.sha256(row_sk.encode("utf-8")).hexdigest()[:8], 16) % STREAM_SHARDS
+
+
+def stream_partition(source: str, day: str, shard: int) -> str:
+    """StreamByDay partition of one shard of a source's UTC event day."""
+    return f"{source}#{day}#{shard}"
+
+
+def stream_partitions(source: str, start_time: str, end_time: str) -> list[str]:
+    """Every StreamByDay partition a window `[start_time, end_time)` of one source may have rows in."""
+    days = utc_days(start_time, end_time)
+    return [stream_partition(source, day, shard) for day in days for shard in range(STREAM_SHARDS)]
+
+
 def serialize(item: dict[str, Any]) -> dict[str, Any]:
     return {key: _serializer.serialize(value) for key, value in item.items() if value is not None}
 
@@ -142,7 +163,11 @@ class IndexRow:
     def index_keys(self) -> dict[str, str]:
         """The secondary-index keys this row carries (module docstring); DUPLICATE rows only are in
         the sparse duplicates index."""
-        keys = {LAG_PK: lag_partition(self.source, self.event_type, utc_day(self.event_time))}
+        keys = {
+            LAG_PK: lag_partition(self.source, self.event_type, utc_day(self.event_time)),
+            STREAM_PK: stream_partition(self.source, utc_day(self.event_time), stream_shard(self.sk)),
+            STREAM_SK: f"{self.event_time}#{self.event_id}",
+        }
         if self.status == DUPLICATE:
             keys[DUP_PK] = duplicate_partition(utc_day(self.ingest_time))
             keys[DUP_SK] = duplicate_sort_prefix(self.source) + self.ingest_time
@@ -455,14 +480,17 @@ class EventIndex:
         limit: int,
         exclusive_start_key: dict[str, Any] | None = None,
         consistent: bool = False,
+        source: str | None = None,
+        event_types: list[str] | None = None,
     ) -> tuple[list[IndexRow], dict[str, Any] | None]:
         """One page of the entity's occurrences in `[start_time, end_time)`, in replay order,
-        and the key to continue from (None at the window's end)."""
+        and the key to continue from (None at the window's end). `source` and `event_types` filter
+        the page (DynamoDB applies `limit` before the filter: a page may hold fewer rows)."""
         params: dict[str, Any] = {
             "TableName": self.table,
             "Limit": limit,
             "ConsistentRead": consistent,
-            **window_condition(entity_id, start_time, end_time),
+            **_with_filter(window_condition(entity_id, start_time, end_time), source, event_types),
         }
         if exclusive_start_key:
             params["ExclusiveStartKey"] = exclusive_start_key
@@ -472,6 +500,85 @@ class EventIndex:
             raise StorageUnavailable(f"could not query the index ({aws_error_code(exc) or 'error'})") from exc
         rows = [IndexRow.from_item(item) for item in response.get("Items", [])]
         return rows, response.get("LastEvaluatedKey")
+
+    def count_window(
+        self,
+        entity_id: str,
+        start_time: str,
+        end_time: str,
+        as_of: str,
+        source: str | None = None,
+        event_types: list[str] | None = None,
+    ) -> int:
+        """How many of the entity's occurrences in the window pass the filters and were stored by
+        `as_of` (strongly consistent; Select=COUNT, so only the count leaves DynamoDB)."""
+        condition = _with_filter(window_condition(entity_id, start_time, end_time), source, event_types, as_of)
+        params: dict[str, Any] = {"TableName": self.table, "Select": "COUNT", "ConsistentRead": True, **condition}
+        total = 0
+        while True:
+            try:
+                response = self._ddb.query(**params)
+            except AWS_CALL_ERRORS as exc:
+                raise StorageUnavailable(f"could not count the index ({aws_error_code(exc) or 'error'})") from exc
+            total += int(response.get("Count", 0))
+            if not response.get("LastEvaluatedKey"):
+                return total
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def stream_rows(self, source: str, start_time: str, end_time: str) -> Iterator[tuple[str, str, str]]:
+        """(entity_id, event_type, ingest_time) of every occurrence of a source in the window, from the
+        stream index: one key-range Query per (UTC day, shard), paged; no Scan. Eventually consistent
+        (a GSI), so a row stored in the last moment before a replay may not be there yet."""
+        for partition in stream_partitions(source, start_time, end_time):
+            params: dict[str, Any] = {
+                "TableName": self.table,
+                "IndexName": STREAM_INDEX,
+                "KeyConditionExpression": "stream_pk = :pk AND stream_sk BETWEEN :lo AND :hi",
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": partition},
+                    ":lo": {"S": start_time},
+                    ":hi": {"S": end_time},
+                },
+                "ProjectionExpression": "entity_id, event_type, ingest_time",
+            }
+            while True:
+                try:
+                    response = self._ddb.query(**params)
+                except AWS_CALL_ERRORS as exc:
+                    raise StorageUnavailable(
+                        f"could not read the stream index ({aws_error_code(exc) or 'error'})"
+                    ) from exc
+                for item in response.get("Items", []):
+                    yield item["entity_id"]["S"], item["event_type"]["S"], item["ingest_time"]["S"]
+                if not response.get("LastEvaluatedKey"):
+                    break
+                params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def _with_filter(
+    condition: dict[str, Any], source: str | None, event_types: list[str] | None, as_of: str | None = None
+) -> dict[str, Any]:
+    """A Query's key condition with a FilterExpression for the request's filters (and `as_of`)."""
+    clauses: list[str] = []
+    values = dict(condition["ExpressionAttributeValues"])
+    names: dict[str, str] = {}
+    if source is not None:
+        clauses.append("#source = :source")
+        names["#source"] = "source"
+        values[":source"] = {"S": source}
+    if event_types is not None:
+        placeholders = [f":type{n}" for n in range(len(event_types))]
+        clauses.append(f"event_type IN ({', '.join(placeholders)})")
+        values.update({placeholder: {"S": name} for placeholder, name in zip(placeholders, event_types, strict=True)})
+    if as_of is not None:
+        clauses.append("ingest_time <= :as_of")
+        values[":as_of"] = {"S": as_of}
+    if not clauses:
+        return condition
+    out = {**condition, "ExpressionAttributeValues": values, "FilterExpression": " AND ".join(clauses)}
+    if names:
+        out["ExpressionAttributeNames"] = names
+    return out
 
 
 EXISTING = "EXISTING"

@@ -22,6 +22,21 @@ from evreplay.times import format_utc
 
 ENDED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 RESULT_FIELDS = ("scanned", "duplicates_skipped", "enqueued", "truncated", "pages")
+SCOPE_RESULT_FIELDS = ("entities", "occurrences")  # entity lists and streams (docs/design.md §4.11 rule 6)
+DRY_RUN_RESULT_FIELDS = ("entities", "top_entities", "preview")  # dry runs of every scope
+
+
+def result_of(output: Any) -> dict[str, Any]:
+    """The result a finished execution's output holds (docs/design.md §4.7, §4.11 rule 6)."""
+    produced = output if isinstance(output, dict) else {}
+    given = produced.get("request")
+    request: dict[str, Any] = given if isinstance(given, dict) else {}
+    result = {name: produced.get(name) for name in RESULT_FIELDS}
+    extra = (() if "entity_id" in request else SCOPE_RESULT_FIELDS) + (
+        DRY_RUN_RESULT_FIELDS if request.get("dry_run") else ()
+    )
+    result.update({name: produced[name] for name in extra if name in produced})
+    return result
 
 
 def _json(text: Any) -> Any:
@@ -44,6 +59,16 @@ def _entity(execution_input: Any) -> str | None:
     value = execution_input.get("entity_id") if isinstance(execution_input, dict) else None
     try:
         schemas.check_property(schemas.REPLAY_REQUEST, "entity_id", value, "entity_id")
+    except InvalidRequest:
+        return None
+    return str(value)
+
+
+def _source(execution_input: Any) -> str | None:
+    """The source a valid input names (a stream replay's, or a source filter), else None."""
+    value = execution_input.get("source") if isinstance(execution_input, dict) else None
+    try:
+        schemas.check_property(schemas.REPLAY_REQUEST, "source", value, "source")
     except InvalidRequest:
         return None
     return str(value)
@@ -75,8 +100,7 @@ def ended_replay(detail: dict[str, Any], max_limit: int) -> ReplayRecord | None:
         return None
     result = error = None
     if status == "SUCCEEDED":
-        produced = output if isinstance(output, dict) else {}
-        result = {name: produced.get(name) for name in RESULT_FIELDS}
+        result = result_of(output)
     else:
         error = {"error": detail.get("error"), "cause": detail.get("cause")}
     return ReplayRecord(
@@ -91,6 +115,7 @@ def ended_replay(detail: dict[str, Any], max_limit: int) -> ReplayRecord | None:
         result=result,
         error=error,
         generation=generation,
+        source=_source(execution_input),
     )
 
 

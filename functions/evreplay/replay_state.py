@@ -16,7 +16,14 @@ check writes a replay as RUNNING (console starts included); `record_end` moves i
 execution ended with (from Step Functions' execution status change events), in one transaction that
 also moves its two status items. A start whose input never passed the check is written by
 `record_end` alone, as FAILED, under `REPLAYS` and `STATUS#FAILED` (and its entity, if it named a
-usable one). No TTL.
+usable one). No TTL. A replay with a `source` (a stream replay, or a source filter) is also listed
+under `SOURCE#<source>` and `STATUS#<status>#SOURCE#<source>` (`GET /replays?source=`).
+
+Work of entity-list and stream replays (docs/design.md §4.11), under the record's partition, with the markers'
+TTL: `sk = "PROGRESS"` (the plan: entities and work items in all) and one `sk = "PROGRESS#<item>"` per
+work item of the Distributed Map, overwritten by each step of that item with its counters (so a
+retried step writes the same item again: progress is exact); and `sk = "CANCELLED"`, written by
+DELETE /replays/{id} before it stops the execution, which every worker reads before each page.
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ from evreplay.index import deserialize, serialize
 
 MARKER_PREFIX = "R#"
 ENTITY_PREFIX = "ENTITY#"
+SOURCE_PREFIX = "SOURCE#"
+PROGRESS_SK = "PROGRESS"
+CANCELLED_SK = "CANCELLED"
 ALL_REPLAYS = "REPLAYS"
 
 
@@ -71,6 +81,7 @@ class ReplayRecord:
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     generation: int = 0  # the execution of the chain the status is from (0, then one per continuation)
+    source: str | None = None  # a stream replay's source (or an entity scope's source filter)
 
     @property
     def sk(self) -> str:
@@ -80,6 +91,8 @@ class ReplayRecord:
         pks = [ALL_REPLAYS, STATUS_PREFIX + self.status]
         if self.entity_id is not None:
             pks += [ENTITY_PREFIX + self.entity_id, f"{STATUS_PREFIX}{self.status}#{ENTITY_PREFIX}{self.entity_id}"]
+        if self.source is not None:
+            pks += [SOURCE_PREFIX + self.source, f"{STATUS_PREFIX}{self.status}#{SOURCE_PREFIX}{self.source}"]
         return pks
 
     def body(self) -> dict[str, Any]:
@@ -103,11 +116,15 @@ class ReplayRecord:
             if name in known
         }
         values.setdefault("entity_id", None)  # not stored when None
+        values.setdefault("source", None)
         return cls(**values)
 
 
-def listing_pk(entity_id: str | None, status: str | None) -> str:
-    """The partition `GET /replays?entity_id=&status=` reads."""
+def listing_pk(entity_id: str | None, status: str | None, source: str | None = None) -> str:
+    """The partition `GET /replays?entity_id=&status=` (or `?source=&status=`) reads."""
+    if entity_id is None and source is not None:
+        by_source = SOURCE_PREFIX + source
+        return f"{STATUS_PREFIX}{status}#{by_source}" if status else by_source
     if entity_id is None:
         return STATUS_PREFIX + status if status else ALL_REPLAYS
     entity = ENTITY_PREFIX + entity_id
@@ -261,10 +278,16 @@ class ReplayStateStore:
         return True
 
     def list_records(
-        self, entity_id: str | None, status: str | None, limit: int, after_sk: str | None = None
+        self,
+        entity_id: str | None,
+        status: str | None,
+        limit: int,
+        after_sk: str | None = None,
+        source: str | None = None,
     ) -> tuple[list[ReplayRecord], str | None]:
-        """Newest first: one entity's replays or every replay, all or in one status (one Query)."""
-        pk = listing_pk(entity_id, status)
+        """Newest first: one entity's or one source's replays or every replay, all or in one status
+        (one Query)."""
+        pk = listing_pk(entity_id, status, source)
         params: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk",
@@ -281,3 +304,86 @@ class ReplayStateStore:
         records = [ReplayRecord.from_item(item) for item in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
         return records, (last["sk"]["S"] if last else None)
+
+    # ------------------------------------------------------------------ entity-list and stream work
+    def _put(self, item: dict[str, Any], what: str) -> None:
+        try:
+            self._ddb.put_item(TableName=self.table, Item=serialize(item))
+        except AWS_CALL_ERRORS as exc:
+            raise StorageUnavailable(f"could not record {what} ({aws_error_code(exc) or 'error'})") from exc
+
+    def _expires_at(self) -> int:
+        return int(self._clock()) + self._ttl
+
+    def record_plan(self, replay_id: str, entities: int, items: int) -> None:
+        """How much work a planned replay has: its entities and work items in all."""
+        self._put(
+            {
+                "pk": RECORD_PREFIX + replay_id,
+                "sk": PROGRESS_SK,
+                "entities_total": entities,
+                "items_total": items,
+                "expires_at": self._expires_at(),
+            },
+            "the replay's plan",
+        )
+
+    def record_item(self, replay_id: str, item: int, counters: dict[str, Any]) -> None:
+        """One work item's counters so far (JSON text: they may hold message bodies for a preview)."""
+        self._put(
+            {
+                "pk": RECORD_PREFIX + replay_id,
+                "sk": f"{PROGRESS_SK}#{item:07d}",
+                "counters": json.dumps(counters, separators=(",", ":")),
+                "expires_at": self._expires_at(),
+            },
+            "a work item's progress",
+        )
+
+    def work(self, replay_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The plan (None before there is one) and every work item's counters, in item order."""
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :progress)",
+            "ExpressionAttributeValues": {":pk": {"S": RECORD_PREFIX + replay_id}, ":progress": {"S": PROGRESS_SK}},
+            "ConsistentRead": True,
+        }
+        plan: dict[str, Any] | None = None
+        items: list[dict[str, Any]] = []
+        while True:
+            try:
+                response = self._ddb.query(**params)
+            except AWS_CALL_ERRORS as exc:
+                raise StorageUnavailable(
+                    f"could not read the replay's progress ({aws_error_code(exc) or 'error'})"
+                ) from exc
+            for raw in response.get("Items", []):
+                item = _plain(deserialize(raw))
+                if item["sk"] == PROGRESS_SK:
+                    plan = {"entities_total": item["entities_total"], "items_total": item["items_total"]}
+                else:
+                    items.append(json.loads(item["counters"]))
+            if not response.get("LastEvaluatedKey"):
+                return plan, items
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def mark_cancelled(self, replay_id: str) -> None:
+        """Tell every worker of the replay to send nothing more (DELETE /replays/{id})."""
+        self._put(
+            {"pk": RECORD_PREFIX + replay_id, "sk": CANCELLED_SK, "expires_at": self._expires_at()},
+            "the replay's cancel",
+        )
+
+    def cancelled(self, replay_id: str) -> bool:
+        try:
+            response = self._ddb.get_item(
+                TableName=self.table,
+                Key={"pk": {"S": RECORD_PREFIX + replay_id}, "sk": {"S": CANCELLED_SK}},
+                ConsistentRead=True,
+                ProjectionExpression="pk",
+            )
+        except AWS_CALL_ERRORS as exc:
+            raise StorageUnavailable(
+                f"could not read the replay's cancel mark ({aws_error_code(exc) or 'error'})"
+            ) from exc
+        return "Item" in response

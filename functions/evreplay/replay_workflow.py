@@ -27,11 +27,18 @@ from evreplay.index import DUPLICATE, EventIndex, IndexRow, entity_pk
 from evreplay.observability import logger, metrics
 from evreplay.replay_plan import BATCH_SIZE, PagePlan, plan_page
 from evreplay.replay_queue import ReplayMessage, ReplayQueue, SendReport
-from evreplay.replay_request import ReplayRequest, parse_replay_request
+from evreplay.replay_request import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_SCOPE_LIMIT,
+    ENTITY,
+    ReplayRequest,
+    parse_replay_request,
+)
 from evreplay.replay_state import ReplayRecord, ReplayStateStore
 from evreplay.times import InvalidTimestamp, normalize
 
 MAX_EXECUTION_NAME = 80
+PREVIEW_SIZE = 10  # message bodies a dry run shows (docs/design.md §4.11 rule 6)
 CONTINUATION_MARK = "--c"
 
 
@@ -51,6 +58,10 @@ class Progress:
     truncated: bool = False
     continue_as_new: bool = False
     last_page: dict[str, Any] = field(default_factory=dict)
+    # docs/design.md §4.11 rule 6, for one entity: whether it matched, and (dry runs) its first message bodies.
+    entities: int = 0
+    top_entities: list[dict[str, Any]] = field(default_factory=list)
+    preview: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Progress:
@@ -76,11 +87,19 @@ def start_replay(
     started_at: str,
     max_limit: int,
     store: ReplayStateStore,
+    max_scope_limit: int = DEFAULT_MAX_SCOPE_LIMIT,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
 ) -> dict[str, Any]:
-    """ValidateRequest: the first state of an execution, or InvalidReplayRequest naming the field."""
+    """ValidateRequest: the first state of an execution, or InvalidReplayRequest naming the field.
+    `scope` in the state says which way the workflow goes: the page loop for one entity, the
+    Distributed Map for an entity list or a stream."""
     # An InvalidReplayRequest's message ("<field>: ...") becomes the execution's cause.
-    request = parse_replay_request(execution_input, max_limit, root="input")
+    request = parse_replay_request(
+        execution_input, max_limit, root="input", max_scope_limit=max_scope_limit, max_concurrency=max_concurrency
+    )
     continuation = execution_input.get("continuation")
+    if continuation is not None and request.scope != ENTITY:
+        raise InvalidReplayRequest("only a one-entity replay continues in a new execution", field="continuation")
     if continuation is None:
         replay_id = execution_name
         progress = Progress(as_of=normalize(started_at))
@@ -92,6 +111,7 @@ def start_replay(
                 execution_arn=execution_arn,
                 request={k: v for k, v in request.as_dict().items() if k != "requested_by"},
                 requested_by=request.requested_by,
+                source=request.source,
             )
         )
         metrics.add_metric(name="ReplayRequestedCount", unit=MetricUnit.Count, value=1)
@@ -109,6 +129,7 @@ def start_replay(
             duplicates_skipped=continuation["duplicates_skipped"],
             enqueued=continuation["enqueued"],
             pages=continuation["pages"],
+            preview=continuation.get("preview", []),
         )
     logger.info(
         "replay execution started",
@@ -117,9 +138,21 @@ def start_replay(
     return {
         "replay_id": replay_id,
         "execution_arn": execution_arn,
+        "scope": request.scope,
         "request": request.as_dict(),
         "progress": progress.as_dict(),
     }
+
+
+class _InPageClaims:
+    """The `Claims` of a page that holds the whole window: nothing before it, nothing after it, so the
+    first occurrence the page meets holds the event (plan_page remembers it for the page's repeats)."""
+
+    def claim(self, event_id: str, row_sk: str) -> bool:
+        return True
+
+    def held_by_other(self, event_id: str, row_sk: str) -> bool:
+        return False
 
 
 class _ReplayClaims:
@@ -155,8 +188,40 @@ class ReplayPager:
 
     def run(self, state: dict[str, Any]) -> dict[str, Any]:
         replay_id: str = state["replay_id"]
-        request = ReplayRequest(**state["request"])
-        progress = Progress.from_dict(state["progress"])
+        request = ReplayRequest.from_dict(state["request"])
+        updated = self.page(replay_id, replay_id, request, Progress.from_dict(state["progress"]))
+        logger.info("replay page done", extra={"replay_id": replay_id, "progress": updated.as_dict()})
+        out: dict[str, Any] = {
+            "replay_id": replay_id,
+            "execution_arn": state["execution_arn"],
+            "request": state["request"],
+            "progress": updated.as_dict(),
+        }
+        if updated.continue_as_new:
+            out["next_execution"] = self._next_execution(replay_id, state, updated)
+        return out
+
+    def send(self, messages: list[ReplayMessage]) -> SendReport:
+        report = self._queue.send(messages)
+        if messages:
+            metrics.add_metric(name="ReplayMessageCount", unit=MetricUnit.Count, value=len(messages))
+        return report
+
+    def page(
+        self,
+        replay_id: str,
+        claims_id: str,
+        request: ReplayRequest,
+        progress: Progress,
+        seq_base: int = 0,
+        outbox: list[ReplayMessage] | None = None,
+    ) -> Progress:
+        """One page of one entity (`request.entity_id`): read, decide, send; the new progress. Messages
+        carry `seq_base + position` (an entity-list or stream replay reserves each entity a seq range);
+        duplicate markers are those of `claims_id` (the replay, or the replay and entity). With an
+        `outbox`, the messages are added to it instead of sent: the caller sends several small
+        entities' pages together, 10 per SendMessageBatch, before it reports the step done."""
+        assert request.entity_id is not None
         start_key = (
             {"pk": {"S": entity_pk(request.entity_id)}, "sk": {"S": progress.cursor}} if progress.cursor else None
         )
@@ -168,7 +233,12 @@ class ReplayPager:
             limit=self._rows_to_read(request, progress),
             exclusive_start_key=start_key,
             consistent=True,
+            source=request.source,
+            event_types=request.event_types,
         )
+        # The whole window in one page (a small entity): duplicates are all in view, so the page itself
+        # decides them (first in replay order wins) with no registry read and no marker written.
+        whole = progress.cursor is None and last_key is None
         plan = plan_page(
             rows,
             more=last_key is not None,
@@ -176,13 +246,13 @@ class ReplayPager:
             limit=request.limit,
             include_duplicates=request.include_duplicates,
             as_of=progress.as_of,
-            needs_check=self._needs_check(request, rows),
-            claims=_ReplayClaims(self._store, replay_id),
+            needs_check=(lambda row: True) if whole else self._needs_check(request, rows),
+            claims=_InPageClaims() if whole else _ReplayClaims(self._store, claims_id),
         )
         messages = [
             ReplayMessage(
                 replay_id=replay_id,
-                seq=progress.enqueued + position,
+                seq=seq_base + progress.enqueued + position,
                 event_id=row.event_id,
                 entity_id=row.entity_id,
                 event_time=row.event_time,
@@ -191,20 +261,22 @@ class ReplayPager:
             )
             for position, row in enumerate(plan.send, start=1)
         ]
-        report = SendReport() if request.dry_run else self._queue.send(messages)
-        if messages and not request.dry_run:
-            metrics.add_metric(name="ReplayMessageCount", unit=MetricUnit.Count, value=len(messages))
+        if request.dry_run:
+            report = SendReport()
+        elif outbox is not None:
+            outbox.extend(messages)
+            report = SendReport()
+        else:
+            report = self.send(messages)
         updated = self._advance(progress, plan, rows, last_key, messages, report)
-        logger.info("replay page done", extra={"replay_id": replay_id, "progress": updated.as_dict()})
-        out: dict[str, Any] = {
-            "replay_id": replay_id,
-            "execution_arn": state["execution_arn"],
-            "request": state["request"],
-            "progress": updated.as_dict(),
-        }
-        if updated.continue_as_new:
-            out["next_execution"] = self._next_execution(replay_id, state, updated)
-        return out
+        if request.dry_run and len(updated.preview) < PREVIEW_SIZE:
+            bodies = [asdict(message) for message in messages[: PREVIEW_SIZE - len(updated.preview)]]
+            updated = replace(updated, preview=updated.preview + bodies)
+        return replace(
+            updated,
+            entities=1 if updated.scanned else 0,
+            top_entities=[{"entity_id": request.entity_id, "occurrences": updated.scanned}] if updated.scanned else [],
+        )
 
     def _rows_to_read(self, request: ReplayRequest, progress: Progress) -> int:
         """Near the limit, only what can still matter: the remaining messages and a batch more to
@@ -217,7 +289,8 @@ class ReplayPager:
         if request.include_duplicates:
             return lambda row: False
         accepted = [row.event_id for row in rows if row.status != DUPLICATE]
-        counts = self._index.occurrences(request.entity_id, accepted, consistent=True) if accepted else {}
+        entity_id = request.entity_id or ""
+        counts = self._index.occurrences(entity_id, accepted, consistent=True) if accepted else {}
         # A DUPLICATE row always has siblings; an unknown count (0) is checked to be safe.
         return lambda row: row.status == DUPLICATE or counts.get(row.event_id, 0) != 1
 
@@ -272,6 +345,7 @@ class ReplayPager:
                     "duplicates_skipped": progress.duplicates_skipped,
                     "enqueued": progress.enqueued,
                     "pages": progress.pages,
+                    "preview": progress.preview,
                     "previous_execution": state["execution_arn"],
                 },
             },

@@ -38,8 +38,14 @@ from evreplay.errors import (
 from evreplay.event_ids import canonical_json
 from evreplay.idempotency import IN_PROGRESS_SECONDS, IdempotentCall
 from evreplay.observability import logger
-from evreplay.replay_outcomes import RESULT_FIELDS
-from evreplay.replay_request import ReplayRequest, parse_api_request, request_view
+from evreplay.replay_outcomes import result_of
+from evreplay.replay_request import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_SCOPE_LIMIT,
+    ReplayRequest,
+    parse_api_request,
+    request_view,
+)
 from evreplay.replay_state import ReplayRecord, ReplayStateStore
 from evreplay.replay_workflow import continuation_name
 from evreplay.times import format_utc
@@ -96,7 +102,11 @@ class ReplayService:
         idempotency_ttl_seconds: int,
         max_limit: int,
         new_replay_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        max_scope_limit: int = DEFAULT_MAX_SCOPE_LIMIT,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     ) -> None:
+        self._max_scope_limit = max_scope_limit
+        self._max_concurrency = max_concurrency
         self._sfn = stepfunctions_client
         self.state_machine_arn = state_machine_arn
         self._store = store
@@ -120,7 +130,9 @@ class ReplayService:
     # ------------------------------------------------------------------ start
     def start(self, body: Any, requested_by: dict[str, Any], idempotency_key: str | None = None) -> Answer:
         """POST /replays: validate, start the execution; the 202 answer. Same key and body: same replay."""
-        request = parse_api_request(body, self._max_limit)
+        request = parse_api_request(
+            body, self._max_limit, max_scope_limit=self._max_scope_limit, max_concurrency=self._max_concurrency
+        )
         if idempotency_key is None:
             return self._start(request, requested_by, self._new_replay_id())
         if not idempotency_key.strip() or len(idempotency_key) > 256:
@@ -134,7 +146,7 @@ class ReplayService:
         # outliving its idempotency record's in-progress window, evreplay.idempotency) start one
         # execution: the second StartExecution meets the first's name and answers that replay.
         name = uuid.uuid5(_KEYED_REPLAY_NAMESPACE, f"{call['idempotency_key']}\x00{canonical_json(call['request'])}")
-        return self._start(ReplayRequest(**call["request"]), requested_by, str(name))
+        return self._start(ReplayRequest.from_dict(call["request"]), requested_by, str(name))
 
     def _start(self, request: ReplayRequest, requested_by: dict[str, Any], replay_id: str) -> Answer:
         execution_input = {**request.as_dict(), "requested_by": requested_by}
@@ -255,10 +267,11 @@ class ReplayService:
         if len(executions) > 1:
             view["executions"] = [execution["executionArn"] for execution in executions]
         if status == "SUCCEEDED":
-            output = _json(last.get("output")) or {}
-            view["result"] = {name: output.get(name) for name in RESULT_FIELDS}
+            view["result"] = result_of(_json(last.get("output")))
         elif status == RUNNING:
-            progress = self._progress(last["executionArn"])
+            progress = (
+                self._progress(last["executionArn"]) if _one_entity(execution_input) else self._work_progress(replay_id)
+            )
             if progress:
                 view["progress"] = progress
         else:
@@ -283,15 +296,37 @@ class ReplayService:
                     }
         return None
 
+    def _work_progress(self, replay_id: str) -> dict[str, Any] | None:
+        """An entity-list or stream replay's progress: the plan's totals and every work item's counters
+        (docs/design.md §4.11 rule 7); None while it is still planning."""
+        plan, items = self._store.work(replay_id)
+        if plan is None:
+            return None
+        return {
+            "entities_total": plan["entities_total"],
+            "entities_done": sum(int(item["entities_done"]) for item in items),
+            "enqueued": sum(int(item["enqueued"]) for item in items),
+            "items_total": plan["items_total"],
+            "items_done": sum(1 for item in items if item.get("done")),
+        }
+
     # ------------------------------------------------------------------ list
-    def list_replays(self, entity_id: str | None, status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+    def list_replays(
+        self, entity_id: str | None, status: str | None, limit: int, cursor: str | None, source: str | None = None
+    ) -> dict[str, Any]:
         """GET /replays: newest first, from the records alone (console starts included, failed input
         checks too): one Query per page, the filters part of its key, whatever Step Functions still
         keeps. A status is the last one recorded: an execution's end shows within seconds of it."""
         if status is not None and status not in STATUSES:
             raise InvalidRequest(f"not a replay status; one of {', '.join(STATUSES)}", field="status")
+        if source is not None:
+            schemas.check_property(schemas.REPLAY_REQUEST, "source", source, "source")
+        if source is not None and entity_id is not None:
+            raise InvalidRequest("lists one source's replays: give entity_id or source, not both", field="source")
         position = decode_cursor(cursor, ("sk",))
-        records, next_sk = self._store.list_records(entity_id, status, limit, position["sk"] if position else None)
+        records, next_sk = self._store.list_records(
+            entity_id, status, limit, position["sk"] if position else None, source=source
+        )
         items = [{"entity_id": record.entity_id, **self._record_view(record)} for record in records]
         return {"items": items, "next_cursor": encode_cursor({"sk": next_sk} if next_sk else None)}
 
@@ -342,6 +377,9 @@ class ReplayService:
             raise Conflict(f"replay {replay_id} already ended ({record.status})", field="replay_id") from None
         if not any(execution["status"] == RUNNING for execution in executions):
             raise Conflict(f"replay {replay_id} already ended ({executions[-1]['status']})", field="replay_id")
+        if not _one_entity(_json(executions[0].get("input"))):
+            # Before the stop: the Distributed Map's workers read it before every page.
+            self._store.mark_cancelled(replay_id)
         stopped_at: Any = None
         for execution in executions:
             if execution["status"] == RUNNING:
@@ -376,6 +414,15 @@ def _without_caller(execution_input: Any) -> Any:
     if not isinstance(execution_input, dict):
         return execution_input
     return {name: value for name, value in execution_input.items() if name != "requested_by"}
+
+
+def _one_entity(execution_input: Any) -> bool:
+    """Whether an execution input is a one-entity replay (or not a request at all)."""
+    return (
+        not isinstance(execution_input, dict)
+        or "entity_id" in execution_input
+        or not ("entity_ids" in execution_input or "source" in execution_input)
+    )
 
 
 def _requested_by(execution_input: Any) -> Any:

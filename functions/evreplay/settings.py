@@ -54,6 +54,7 @@ class Settings:
     aggregates_table: str | None
     replay_queue_url: str | None
     replay_state_machine_arn: str | None
+    replay_plan_bucket: str | None
     max_body_bytes: int
     max_future_seconds: int
     idempotency_ttl_seconds: int
@@ -61,6 +62,8 @@ class Settings:
     replay_page_size: int
     replay_pages_per_execution: int
     replay_marker_ttl_seconds: int
+    max_scope_replay_limit: int
+    replay_max_concurrency: int
     reconcile_bucket: str | None = None
     reconcile_state_machine_arn: str | None = None
     max_reconcile_days: int = 31
@@ -78,6 +81,7 @@ class Settings:
             aggregates_table=_optional(env, "AGGREGATES_TABLE"),
             replay_queue_url=_optional(env, "REPLAY_QUEUE_URL"),
             replay_state_machine_arn=_optional(env, "REPLAY_STATE_MACHINE_ARN"),
+            replay_plan_bucket=_optional(env, "REPLAY_PLAN_BUCKET"),
             max_body_bytes=_positive_int(env, "MAX_BODY_BYTES", 1024 * 1024),
             max_future_seconds=_positive_int(env, "MAX_FUTURE_SECONDS", 24 * 3600),
             idempotency_ttl_seconds=_positive_int(env, "IDEMPOTENCY_TTL_SECONDS", 24 * 3600),
@@ -85,6 +89,8 @@ class Settings:
             replay_page_size=_positive_int(env, "REPLAY_PAGE_SIZE", 1000),
             replay_pages_per_execution=_positive_int(env, "REPLAY_PAGES_PER_EXECUTION", 1000),
             replay_marker_ttl_seconds=_positive_int(env, "REPLAY_MARKER_TTL_SECONDS", 7 * 24 * 3600),
+            max_scope_replay_limit=_positive_int(env, "MAX_SCOPE_REPLAY_LIMIT", 10_000_000),
+            replay_max_concurrency=_positive_int(env, "REPLAY_MAX_CONCURRENCY", 40),
             reconcile_bucket=_optional(env, "RECONCILE_BUCKET"),
             reconcile_state_machine_arn=_optional(env, "RECONCILE_STATE_MACHINE_ARN"),
             max_reconcile_days=_positive_int(env, "MAX_RECONCILE_DAYS", 31),

@@ -7,7 +7,7 @@ that string order is time order in DynamoDB sort keys and S3 keys.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 # RFC 3339 date-time: the offset is mandatory (Z or ±hh:mm); fractions up to nanoseconds are
 # accepted and truncated to microseconds. `T` or a space may separate date and time (RFC 3339 §5.6 note).
@@ -69,3 +69,12 @@ def utc_now() -> datetime:
 def utc_day(normalized: str) -> str:
     """The UTC date (YYYY-MM-DD) of a normalized timestamp."""
     return normalized[:10]
+
+
+def utc_days(start_time: str, end_time: str) -> list[str]:
+    """The UTC days (YYYY-MM-DD) a half-open window of normalized times touches, in order."""
+    first = date.fromisoformat(utc_day(start_time))
+    # The last instant inside the window is just before end_time: end_time at midnight adds no day.
+    last_moment = parse_rfc3339(end_time) - timedelta(microseconds=1)
+    last = last_moment.astimezone(UTC).date()
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]

@@ -24,8 +24,8 @@ from evreplay.cli.backfill import (
     retry_waits,
 )
 from evreplay.cli.client import ApiError
-from evreplay.idempotency import IN_PROGRESS_SECONDS
 from evreplay.cli.main import main
+from evreplay.idempotency import IN_PROGRESS_SECONDS
 
 DIGEST = "ab" * 32
 

@@ -25,11 +25,24 @@ def test_no_arn_or_name_is_written_in_the_asl():
         "ValidateReplayFunctionArn",
         "ReplayPageFunctionArn",
         "ReplayStateMachineArn",
+        "PlanReplayFunctionArn",
+        "ReplayEntitiesFunctionArn",
+        "SummarizeReplayFunctionArn",
+        "ReplayPlanBucketName",
     }
 
 
+def all_states() -> dict:
+    """The top-level states and those of the Distributed Map's item processor."""
+    states = dict(definition()["States"])
+    for state in list(states.values()):
+        if state["Type"] == "Map":
+            states.update(state["ItemProcessor"]["States"])
+    return states
+
+
 def test_every_task_retries_transient_errors_and_never_a_bad_request():
-    for name, state in definition()["States"].items():
+    for name, state in all_states().items():
         if state["Type"] != "Task":
             continue
         retried = {error for retrier in state["Retry"] for error in retrier["ErrorEquals"]}
@@ -56,4 +69,42 @@ def test_the_loop_is_one_task_and_one_choice_per_page():
     assert states["ReplayPage"]["Next"] == "MorePages?"
     assert states["MorePages?"]["Default"] == "ReplayPage"
     assert {choice["Next"] for choice in states["MorePages?"]["Choices"]} == {"ReplayFinished", "ContinueAsNew"}
-    assert not any(state["Type"] in ("Map", "Parallel") for state in states.values())
+    one_entity = {"ValidateRequest", "Scope?", "ReplayPage", "MorePages?", "ContinueAsNew"}
+    assert not any(states[name]["Type"] in ("Map", "Parallel") for name in one_entity)
+
+
+def reachable(states: dict, start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        state = states[name]
+        todo += [state["Next"]] if "Next" in state else []
+        todo += [choice["Next"] for choice in state.get("Choices", [])]
+        todo += [state["Default"]] if "Default" in state else []
+        todo += [catcher["Next"] for catcher in state.get("Catch", [])]
+    return seen
+
+
+def test_entity_lists_and_streams_take_the_distributed_map_and_one_entity_never_does():
+    states = definition()["States"]
+    scope = states["Scope?"]
+
+    assert scope["Choices"] == [{"Variable": "$.scope", "StringEquals": "entity", "Next": "ReplayPage"}]
+    assert "ReplayEntities" not in reachable(states, "ReplayPage")
+    assert {"PlanReplay", "ReplayTooLarge", "ReplayEntities", "SummarizeReplay"} <= reachable(states, "PlanReplay")
+    fanout = states["ReplayEntities"]
+    assert fanout["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert fanout["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
+    assert fanout["MaxConcurrencyPath"] == "$.plan.max_concurrency"
+    # Results go to S3: the parent's state does not grow with the number of work items.
+    assert fanout["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+    assert states["ReplayTooLarge"] == {
+        "Type": "Fail",
+        "Comment": states["ReplayTooLarge"]["Comment"],
+        "Error": "ReplayTooLarge",
+        "CausePath": "$.plan.cause",
+    }

@@ -60,3 +60,16 @@ def test_continuation_names_are_unique_and_fit_step_functions():
     names = {continuation_name(long_a, 1), continuation_name(long_b, 1), continuation_name(long_a, 2)}
 
     assert len(names) == 3 and all(len(name) <= MAX_EXECUTION_NAME for name in names)
+
+
+def test_scopes_are_one_entity_a_list_or_a_stream():
+    window = {"start_time": "2025-12-28T00:00:00Z", "end_time": "2025-12-29T00:00:00Z"}
+    assert parse_replay_request({"entity_id": "u1", **window}, max_limit=1000).scope == "entity"
+    listed = parse_replay_request({"entity_ids": ["u1", "u2"], "source": "web", **window}, max_limit=1000)
+    assert (listed.scope, listed.source, listed.limit) == ("entities", "web", 500)
+    stream = parse_replay_request({"source": "web", "event_types": ["buy"], "limit": 1_000_000, **window}, 1000)
+    assert (stream.scope, stream.event_types, stream.limit) == ("stream", ["buy"], 1_000_000)
+    # A one-entity request reads as it always did: no field of the other scopes.
+    assert set(parse_replay_request({"entity_id": "u1", **window}, 1000).as_dict()) == {
+        "entity_id", "start_time", "end_time", "include_duplicates", "limit", "dry_run"
+    }  # fmt: skip

@@ -132,8 +132,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = sub.add_parser("replay", help="start, follow, list, inspect and cancel replays")
     replay_sub = replay.add_subparsers(dest="replay_command", required=True, metavar="ACTION")
-    start = replay_sub.add_parser("start", parents=[api], help="replay one entity's window")
-    start.add_argument("--entity-id", required=True)
+    start = replay_sub.add_parser(
+        "start", parents=[api], help="replay a window of one entity, a list of entities, or a whole stream"
+    )
+    scope = start.add_mutually_exclusive_group(required=False)
+    scope.add_argument("--entity-id", help="one entity")
+    scope.add_argument(
+        "--entity-ids-file", help="a list of entities (1-1 000): a file with one entity id a line ('-' for stdin)"
+    )
+    start.add_argument("--source", help="a whole stream (without an entity), or a filter on the entities")
+    start.add_argument(
+        "--event-type", action="append", dest="event_types", help="only this event type (repeatable, up to 50)"
+    )
+    start.add_argument(
+        "--max-concurrency", type=_positive_int, help="entity lists and streams: at most this many workers"
+    )
     start.add_argument("--start", required=True, help="window start, RFC 3339 (inclusive)")
     start.add_argument("--end", required=True, help="window end, RFC 3339 (exclusive)")
     start.add_argument("--include-duplicates", action="store_true", help="replay every stored occurrence")
@@ -157,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
             action.add_argument("--verbose", action="store_true", help="a failure's stack trace too")
     listing = replay_sub.add_parser("list", parents=[api], help="list replays (the audit trail)")
     listing.add_argument("--entity-id")
+    listing.add_argument("--source", help="only replays of this source (stream replays, source filters)")
     listing.add_argument("--status", help="RUNNING, SUCCEEDED, FAILED, ABORTED, TIMED_OUT")
     listing.add_argument("--limit", type=_positive_int, default=50, help="at most this many (default %(default)s)")
 

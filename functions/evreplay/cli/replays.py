@@ -74,6 +74,8 @@ def progress_text(replay: dict[str, Any], elapsed: float) -> str:
     parts = [str(replay.get("status", "?")), f"{elapsed:.1f}s"]
     counts = replay.get("result") or replay.get("progress") or {}
     if isinstance(counts, dict):
+        if "entities_total" in counts:  # an entity list or a stream, while it runs
+            parts.append(f"entities {counts.get('entities_done', 0)}/{counts['entities_total']}")
         for name in ("pages", "scanned", "enqueued", "duplicates_skipped"):
             if name in counts:
                 parts.append(f"{name} {counts[name]}")

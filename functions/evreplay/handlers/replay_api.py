@@ -34,6 +34,8 @@ service = ReplayService(
     ),
     idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
     max_limit=settings.max_replay_limit,
+    max_scope_limit=settings.max_scope_replay_limit,
+    max_concurrency=settings.replay_max_concurrency,
 )
 
 
@@ -60,6 +62,7 @@ def list_replays() -> Response:
         status=params.get("status"),
         limit=params.get("limit", DEFAULT_LIST_LIMIT),
         cursor=params.get("cursor"),
+        source=params.get("source"),
     )
     return json_response(200, listed)
 

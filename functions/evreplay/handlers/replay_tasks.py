@@ -1,4 +1,6 @@
 """The replay state machine's Lambda tasks: `validate` (ValidateRequest) and `replay_page` (ReplayPage);
+for entity lists and streams `plan` (PlanReplay), `replay_entities` (ReplayEntities, inside the
+Distributed Map) and `summarize_replay` (SummarizeReplay), see evreplay.replay_fanout;
 and `record_end`, the target of the EventBridge rule on its executions' status changes, which gives
 the replay's record the status, result or error its execution ended with (evreplay.replay_outcomes).
 
@@ -18,6 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from evreplay import clients
 from evreplay.index import EventIndex
 from evreplay.observability import logger, metrics, tracer
+from evreplay.replay_fanout import EntitiesWorker, PlanStore, ReplayPlanner, summarize
 from evreplay.replay_outcomes import record_status_change
 from evreplay.replay_queue import ReplayQueue
 from evreplay.replay_state import ReplayStateStore
@@ -44,10 +47,28 @@ def _pager(settings: Settings) -> ReplayPager:
     )
 
 
+@cache
+def _planner(settings: Settings) -> ReplayPlanner:
+    return ReplayPlanner(
+        index=EventIndex(clients.dynamodb(), settings.require("index_table")),
+        store=_store(settings),
+        plans=PlanStore(clients.s3(), settings.require("replay_plan_bucket")),
+        max_concurrency=settings.replay_max_concurrency,
+        page_size=settings.replay_page_size,
+    )
+
+
+@cache
+def _worker(settings: Settings) -> EntitiesWorker:
+    return EntitiesWorker(_pager(settings), _store(settings))
+
+
 def reset() -> None:
     """Forget what was built from settings and clients (tests and the local stack replace both)."""
     _pager.cache_clear()
     _store.cache_clear()
+    _planner.cache_clear()
+    _worker.cache_clear()
 
 
 @logger.inject_lambda_context(correlation_id_path="execution_name")
@@ -62,6 +83,8 @@ def validate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         started_at=event["started_at"],
         max_limit=settings.max_replay_limit,
         store=_store(settings),
+        max_scope_limit=settings.max_scope_replay_limit,
+        max_concurrency=settings.replay_max_concurrency,
     )
 
 
@@ -70,6 +93,26 @@ def validate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 @metrics.log_metrics
 def replay_page(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return _pager(get_settings()).run(event)
+
+
+@logger.inject_lambda_context(correlation_id_path="replay_id")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def plan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return _planner(get_settings()).run(event)
+
+
+@logger.inject_lambda_context(correlation_id_path="replay_id")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def replay_entities(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return _worker(get_settings()).run(event)
+
+
+@logger.inject_lambda_context(correlation_id_path="replay_id")
+@tracer.capture_lambda_handler
+def summarize_replay(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return summarize(_store(get_settings()), event)
 
 
 @logger.inject_lambda_context(correlation_id_path="detail.name")

@@ -35,6 +35,7 @@ from typing import Any
 from evreplay import investigation, reconcile, replay_request, replays, schemas
 from evreplay.api import MAX_JSON_DEPTH
 from evreplay.local.template import Template, project_root
+from evreplay.replay_outcomes import RESULT_FIELDS
 
 DOCUMENT_PATH = Path("docs") / "openapi.json"
 SCHEMA_DIR = "functions/evreplay/schemas"
@@ -124,9 +125,30 @@ def replay_view(**extra: dict[str, Any]) -> dict[str, Any]:
             "progress": obj(
                 {
                     name: nullable(COUNT)
-                    for name in ("scanned", "duplicates_skipped", "enqueued", "pages", "generation")
+                    for name in (
+                        "scanned",
+                        "duplicates_skipped",
+                        "enqueued",
+                        "pages",
+                        "generation",
+                        "entities_total",
+                        "entities_done",
+                        "items_total",
+                        "items_done",
+                    )
                 },
-                description="While RUNNING: the counters after the latest finished page.",
+                optional=(
+                    "scanned",
+                    "duplicates_skipped",
+                    "pages",
+                    "generation",
+                    "entities_total",
+                    "entities_done",
+                    "items_total",
+                    "items_done",
+                ),
+                description="While RUNNING: one entity, the counters after the latest finished page; an entity "
+                "list or a stream, entities_total, entities_done and enqueued (and work items) so far.",
             ),
             "error": obj({"error": nullable(string()), "cause": nullable(string())}),
         },
@@ -188,8 +210,20 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         }
     ),
     "ReplayResult": obj(
-        {name: nullable({"type": "boolean"} if name == "truncated" else COUNT) for name in replays.RESULT_FIELDS},
-        description="docs/design.md §4.7.",
+        {
+            **{name: nullable({"type": "boolean"} if name == "truncated" else COUNT) for name in RESULT_FIELDS},
+            "entities": COUNT,
+            "occurrences": COUNT,
+            "top_entities": {
+                "type": "array",
+                "maxItems": 20,
+                "items": obj({"entity_id": ENTITY_ID, "occurrences": COUNT}),
+            },
+            "preview": {"type": "array", "maxItems": 10, "items": {"type": "object"}},
+        },
+        optional=("entities", "occurrences", "top_entities", "preview"),
+        description="docs/design.md §4.7; entity lists and streams add entities and occurrences (the matched count), "
+        "dry runs entities, top_entities and preview (§4.11 rule 6).",
     ),
     "Replay": replay_view(),
     "ReconcileStarted": obj(

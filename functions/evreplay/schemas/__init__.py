@@ -104,6 +104,8 @@ def _detail(error: ValidationError) -> str:
         return f"must hold at least {_plural(bound, 'item')}"
     if error.validator == "maxItems":
         return f"must hold at most {_plural(bound, 'item')}"
+    if error.validator == "uniqueItems":
+        return "must not hold the same item twice"
     if error.validator == "minimum":
         return f"must be at least {bound}"
     if error.validator == "maximum":

@@ -1,0 +1,41 @@
+"""The plan of an entity-list or stream replay, and the stream index's keys (docs/design.md §4.11)."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from evreplay.index import STREAM_SHARDS, IndexRow, stream_partitions
+from evreplay.replay_fanout import batch_plan
+from evreplay.times import utc_days
+
+
+def test_plan_reserves_each_entity_a_seq_range_in_entity_id_order():
+    items = batch_plan({"b": 3, "a": 2, "c": 1}, item_rows=100)
+    assert items == [{"entities": [["a", 0, 2], ["b", 2, 3], ["c", 5, 1]]}]
+
+
+def test_plan_puts_a_large_entity_alone_and_groups_small_ones():
+    counts = {"big": 50, "s1": 4, "s2": 4, "s3": 4, "t": 1}
+    items = batch_plan(counts, item_rows=10, item_entities=2)
+    assert [[e[0] for e in item["entities"]] for item in items] == [["big"], ["s1", "s2"], ["s3", "t"]]
+    ranges = [(base, base + count) for item in items for _, base, count in item["entities"]]
+    assert all(end == following for (_, end), (following, _) in pairwise(ranges))
+    assert ranges[-1][1] == sum(counts.values())
+
+
+def test_a_window_reads_every_shard_of_every_day_it_touches():
+    assert utc_days("2025-12-28T00:00:00.000000Z", "2025-12-29T00:00:00.000000Z") == ["2025-12-28"]
+    assert utc_days("2025-12-28T23:00:00.000000Z", "2025-12-29T00:00:00.000001Z") == ["2025-12-28", "2025-12-29"]
+    partitions = stream_partitions("ios_app", "2025-12-28T23:00:00.000000Z", "2025-12-30T01:00:00.000000Z")
+    assert len(partitions) == 3 * STREAM_SHARDS and partitions[0] == "ios_app#2025-12-28#0"
+
+
+def test_stream_keys_spread_one_stream_over_the_shards():
+    rows = [
+        IndexRow("u1", f"e{n}", "2025-12-28T10:00:00.000000Z", f"a{n}", "2025-12-28T10:00:01.000000Z", 1000,
+                 "ACCEPTED", "b", "k", "ios_app", "purchase", "0" * 64)
+        for n in range(400)
+    ]  # fmt: skip
+    keys = [row.index_keys() for row in rows]
+    assert {key["stream_pk"] for key in keys} == {f"ios_app#2025-12-28#{s}" for s in range(STREAM_SHARDS)}
+    assert keys[0]["stream_sk"] == "2025-12-28T10:00:00.000000Z#e0"

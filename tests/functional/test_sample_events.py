@@ -29,6 +29,26 @@ def answer(result: dict[str, Any]) -> tuple[int, Any]:
     return int(result["statusCode"]), json.loads(result["body"])
 
 
+def finished(execution_arn: str) -> dict[str, Any]:
+    """The execution once it is no longer RUNNING (moto runs it in the background)."""
+    sfn = SESSION.client("stepfunctions")
+    deadline = time.monotonic() + 60
+    while (execution := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, f"{execution_arn} did not finish"
+        time.sleep(0.2)
+    return dict(execution)
+
+
+def ingest_samples(stack: Stack) -> None:
+    """The ingest samples: three occurrences of user_123 on 2025-12-28, in two partitions."""
+    assert answer(run(stack, "IngestFunction", "post-event.json"))[0] == 201
+    assert answer(run(stack, "IngestFunction", "post-events-batch.json"))[0] == 200
+
+
+def json_object(stack: Stack, bucket: str, key: str) -> Any:
+    return json.loads(stack.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
 def test_every_function_has_samples_and_every_folder_is_a_function(template) -> None:
     folders = {path.name: sorted(path.glob("*.json")) for path in EVENTS.iterdir() if path.is_dir()}
 
@@ -53,11 +73,7 @@ def test_the_samples_carry_a_flow_from_ingest_to_aggregates(stack: Stack) -> Non
     # a replay through the API runs the workflow to the end
     status, started = answer(run(stack, "ReplayApiFunction", "start-replay.json"))
     assert status == 202
-    sfn = SESSION.client("stepfunctions")
-    deadline = time.monotonic() + 60
-    while (execution := sfn.describe_execution(executionArn=started["execution_arn"]))["status"] == "RUNNING":
-        assert time.monotonic() < deadline, "the sample replay did not finish"
-        time.sleep(0.2)
+    execution = finished(started["execution_arn"])
     assert execution["status"] == "SUCCEEDED" and json.loads(execution["output"])["enqueued"] == 3
 
     # the workflow's two tasks, given the samples of their state
@@ -84,6 +100,65 @@ def test_the_samples_carry_a_flow_from_ingest_to_aggregates(stack: Stack) -> Non
     assert version["daily_event_count"] == 1
     status, lag = answer(run(stack, "InvestigationApiFunction", "lag-stats.json"))
     assert status == 200 and lag["count"] == 2
+
+
+def test_the_samples_replay_an_entity_list_on_the_distributed_map(stack: Stack) -> None:
+    # GIVEN the ingested samples, and the replay's validated state (entity_ids: user_123, user_456)
+    ingest_samples(stack)
+    queue_url = stack.env["REPLAY_QUEUE_URL"]
+
+    # PlanReplay counts per entity and writes the pre-batched work items the Map reads
+    planned = run(stack, "PlanReplayFunction", "entity-list.json")
+    plan = planned["plan"]
+    assert (plan["items"], plan["entities"], plan["occurrences"], plan["too_large"]) == (1, 1, 3, False)
+    (item,) = json_object(stack, plan["bucket"], plan["key"])
+    assert item == {"entities": [["user_123", 0, 3]]}
+
+    # ReplayEntities, that item as its Map child gets it: its three messages on the queue
+    work = sample("ReplayEntitiesFunction", "work-item.json")
+    assert work["entities"] == item["entities"] and work["as_of"] == planned["progress"]["as_of"]
+    stepped = run(stack, "ReplayEntitiesFunction", "work-item.json")
+    assert stepped["done"] and stepped["totals"]["enqueued"] == 3 and stepped["totals"]["entities_done"] == 1
+    messages = stack.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    bodies = sorted((body["seq"], body["entity_id"]) for body in (json.loads(m["Body"]) for m in messages))
+    assert bodies == [(1, "user_123"), (2, "user_123"), (3, "user_123")]
+
+    # SummarizeReplay: the result from the item's counters, the plan's counts given back
+    summary = run(stack, "SummarizeReplayFunction", "items-done.json")
+    assert sample("SummarizeReplayFunction", "items-done.json")["plan"] == plan
+    assert (summary["enqueued"], summary["scanned"], summary["occurrences"], summary["truncated"]) == (3, 3, 3, False)
+
+
+def test_the_samples_reconcile_the_index_with_the_raw_store(stack: Stack) -> None:
+    deploy_workflow(stack.template, {name: SESSION.client(name) for name in ("iam", "lambda", "stepfunctions")})
+    ingest_samples(stack)
+
+    # POST /reconcile runs the workflow to the end: nothing missing, nothing dangling
+    status, started = answer(run(stack, "ReconcileApiFunction", "start-reconcile.json"))
+    assert status == 202 and started["request"] == {"start_day": "2025-12-28", "end_day": "2025-12-28", "repair": False}
+    execution = finished(started["execution_arn"])
+    assert execution["status"] == "SUCCEEDED", execution
+    result = json.loads(execution["output"])
+    assert (result["objects"], result["rows"], result["missing_rows"], result["partitions"]) == (3, 3, 0, 2)
+
+    # the workflow's three tasks, given the samples of their state: the manifest the Map reads ...
+    listed = run(stack, "ReconcileListFunction", "execution-input.json")
+    assert listed == sample("ReconcileSummaryFunction", "partitions-done.json")
+    manifest = json_object(stack, listed["manifest"]["bucket"], listed["manifest"]["key"])
+    partitions = sorted((EVENTS / "ReconcilePartitionFunction").glob("*.json"))
+    assert [sample("ReconcilePartitionFunction", path.name)["partition"] for path in partitions] == manifest
+    # ... each partition's child step, done at once, its part written ...
+    objects = []
+    for path in partitions:
+        state = run(stack, "ReconcilePartitionFunction", path.name)
+        assert state["done"] and state["counts"]["missing_rows"] == state["counts"]["dangling_rows"] == 0
+        objects.append(state["counts"]["objects"])
+    assert objects == [2, 1]
+    # ... and the parts summed into the result GET /reconcile/{id} answers
+    summed = run(stack, "ReconcileSummaryFunction", "partitions-done.json")
+    assert (summed["objects"], summed["rows"], summed["failed_partitions"]) == (3, 3, 0)
+    status, view = answer(run(stack, "ReconcileApiFunction", "get-reconcile.json"))
+    assert status == 200 and view["reconcile_id"] == "sample-reconcile-1" and view["result"] == summed
 
 
 def test_sample_files_are_plain_json_without_local_machine_details() -> None:

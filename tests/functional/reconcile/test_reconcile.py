@@ -6,7 +6,17 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from evreplay.index import ACCEPTED, DUP_PK, DUP_SK, DUPLICATE, LAG_PK
+from evreplay.index import (
+    ACCEPTED,
+    DUP_PK,
+    DUP_SK,
+    DUPLICATE,
+    LAG_PK,
+    STREAM_INDEX,
+    STREAM_PK,
+    STREAM_SK,
+    stream_partitions,
+)
 
 from tests.conftest import Stack
 from tests.faults import Faults
@@ -133,6 +143,42 @@ def test_repair_backfills_index_keys_missing_from_rows_written_before_the_indexe
         ExpressionAttributeValues={":p": {"S": f"ios_app#purchase#{DAY}"}},
     )
     assert lag["Count"] == 4 and all(LAG_PK in row for row in before.values())
+    assert _counts(reconcile(repair=True), *NOTHING_TO_DO) == NOTHING_TO_DO
+
+
+def test_repair_backfills_the_stream_index_keys_of_rows_stored_before_the_stream_index(
+    stack: Stack, reconcile: Reconcile
+) -> None:
+    # GIVEN rows stripped of the stream index's keys, as rows stored before StreamByDay existed are:
+    # a whole-stream replay cannot see them
+    for hour in range(3):
+        post(stack, event(f"user_{hour}", f"2025-12-28T0{hour}:00:00Z"))
+    before = rows(stack)
+    for row in before.values():
+        stack.dynamodb.update_item(
+            TableName=stack.index_table,
+            Key={"pk": {"S": row["pk"]}, "sk": {"S": row["sk"]}},
+            UpdateExpression=f"REMOVE {STREAM_PK}, {STREAM_SK}",
+        )
+
+    def stream_rows() -> int:
+        return sum(
+            stack.dynamodb.query(
+                TableName=stack.index_table,
+                IndexName=STREAM_INDEX,
+                KeyConditionExpression=f"{STREAM_PK} = :p",
+                ExpressionAttributeValues={":p": {"S": partition}},
+            )["Count"]
+            for partition in stream_partitions("ios_app", f"{DAY}T00:00:00.000000Z", f"{DAY}T23:59:59.999999Z")
+        )
+
+    assert stream_rows() == 0
+    # WHEN repaired
+    repair = reconcile(repair=True)
+    # THEN the rows carry exactly the keys ingest writes today, and the stream index sees them all
+    assert _counts(repair, "stale_rows", "backfilled") == {"stale_rows": 3, "backfilled": 3}
+    assert rows(stack) == before
+    assert stream_rows() == 3
     assert _counts(reconcile(repair=True), *NOTHING_TO_DO) == NOTHING_TO_DO
 
 

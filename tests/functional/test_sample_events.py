@@ -158,7 +158,8 @@ def test_the_samples_reconcile_the_index_with_the_raw_store(stack: Stack) -> Non
     summed = run(stack, "ReconcileSummaryFunction", "partitions-done.json")
     assert (summed["objects"], summed["rows"], summed["failed_partitions"]) == (3, 3, 0)
     status, view = answer(run(stack, "ReconcileApiFunction", "get-reconcile.json"))
-    assert status == 200 and view["reconcile_id"] == "sample-reconcile-1" and view["result"] == summed
+    assert status == 200 and view["reconcile_id"] == "sample-reconcile-1" and view["status"] == "SUCCEEDED"
+    assert view["result"] == summed
 
 
 def test_sample_files_are_plain_json_without_local_machine_details() -> None:

@@ -238,6 +238,11 @@ def denies_insecure_transport(statement: dict[str, Any], service: str) -> bool:
     )
 
 
+# Buckets of work files the workflows write and read back (reconcile manifests and results, replay
+# plans), which may expire; every other bucket holds data that is never deleted.
+WORK_BUCKETS = frozenset({"ReconcileBucket", "ReplayPlanBucket"})
+
+
 def bucket_problems(cfn: Cfn) -> list[str]:
     problems: list[str] = []
     policies = list(resources_of(cfn, "AWS::S3::BucketPolicy"))
@@ -255,8 +260,9 @@ def bucket_problems(cfn: Cfn) -> list[str]:
             problems.append(f"{bucket_id}: default encryption {sorted(map(str, algorithms))}")
         if (props.get("VersioningConfiguration") or {}).get("Status") != "Enabled":
             problems.append(f"{bucket_id}: versioning is not Enabled")
-        # A lifecycle rule may move objects to another storage class (RawTransitionDays), never expire them.
-        for rule in (props.get("LifecycleConfiguration") or {}).get("Rules") or []:
+        # A lifecycle rule may move objects to another storage class (RawTransitionDays), never expire them,
+        # but in the workflows' own scratch buckets (their manifests, plans and results are derived data).
+        for rule in [] if bucket_id in WORK_BUCKETS else (props.get("LifecycleConfiguration") or {}).get("Rules") or []:
             deleting = sorted(key for key in rule if "Expiration" in key or key == "ExpiredObjectDeleteMarker")
             if deleting:
                 problems.append(f"{bucket_id}: lifecycle rule {rule.get('Id')} deletes objects ({', '.join(deleting)})")

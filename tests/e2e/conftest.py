@@ -52,9 +52,14 @@ class RunningStack:
         return result
 
 
-def printed_aws_endpoint(output: str) -> str:
-    found = re.search(r"AWS endpoint:\s+(http://\S+)", output)
-    assert found, f"`evreplay local` did not print its AWS endpoint:\n{output}"
+def printed_aws_endpoint(process: LocalStackProcess, timeout: float = 30.0) -> str:
+    """The AWS endpoint the banner names. The banner is printed just after /health turns 200, so on a
+    loaded machine it can lag the health check that ended `start()`: wait for it."""
+    pattern = re.compile(r"AWS endpoint:\s+(http://\S+)")
+    deadline = time.monotonic() + timeout
+    while not (found := pattern.search(process.output())):
+        assert time.monotonic() < deadline, f"`evreplay local` did not print its AWS endpoint:\n{process.output()}"
+        time.sleep(0.1)
     return found.group(1)
 
 
@@ -69,7 +74,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
     process.start()
     try:
         print(f"\n`evreplay local` healthy after {process.startup_seconds:.2f}s (log: {log})")
-        yield RunningStack(process, ApiClient(process.api_url, timeout=60), printed_aws_endpoint(process.output()))
+        yield RunningStack(process, ApiClient(process.api_url, timeout=60), printed_aws_endpoint(process))
     finally:
         process.stop()
 

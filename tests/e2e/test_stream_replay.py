@@ -6,19 +6,35 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from evreplay.cli.client import ApiClient
+from evreplay.cli.local_process import LocalStackProcess
 
-from tests.e2e.conftest import RunningStack, wait_for
+from tests.e2e.conftest import RunningStack, printed_aws_endpoint, wait_for
 
 ENTITIES = 2_000
 DAY = "2025-12-28"
 
 
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """A stack of its own: 2 000 replay messages keep a stack's processor busy for a while, and the
+    other end-to-end tests share theirs."""
+    log = tmp_path_factory.mktemp("stream") / "evreplay-local.log"
+    process = LocalStackProcess(log_path=log, start_timeout=90)
+    process.start()
+    try:
+        yield RunningStack(process, ApiClient(process.api_url, timeout=120), printed_aws_endpoint(process.output()))
+    finally:
+        process.stop()
+
+
 @pytest.mark.slow
-def test_a_stream_replay_of_2000_entities_reaches_every_entity_aggregate(local_stack: RunningStack) -> None:
-    api = local_stack.api
+def test_a_stream_replay_of_2000_entities_reaches_every_entity_aggregate(own_stack: RunningStack) -> None:
+    api = own_stack.api
     tag = uuid.uuid4().hex[:8]
     source = f"stream{tag}"
     entities = [f"{tag}-{n:04d}" for n in range(ENTITIES)]
@@ -67,10 +83,17 @@ def test_a_stream_replay_of_2000_entities_reaches_every_entity_aggregate(local_s
         items = api.get("/aggregates", entity_id=entity, day=DAY)["items"]
         return next((item for item in items if item["replay_id"] == replay_id), {})
 
-    def all_processed() -> bool:
-        return aggregate(entities[-1]).get("input_count") == 1 and aggregate(entities[0]).get("input_count") == 1
+    sqs = own_stack.aws("sqs")
+    queue = next(url for url in sqs.list_queues()["QueueUrls"] if url.endswith("/ReplayQueue"))
 
-    wait_for(all_processed, 120, "the processor to fold the replay in", 1.0)
+    def drained() -> bool:
+        counts = sqs.get_queue_attributes(
+            QueueUrl=queue,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return all(value == "0" for value in counts.values()) and aggregate(entities[-1]).get("input_count") == 1
+
+    wait_for(drained, 600, "the processor to fold the replay in", 1.0)
     with ThreadPoolExecutor(max_workers=8) as pool:
         found = list(pool.map(aggregate, entities))
     assert [item.get("input_count") for item in found] == [1] * ENTITIES

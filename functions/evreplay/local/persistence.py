@@ -47,6 +47,7 @@ _WHOLE = "*"  # in place of a key: rewrite the whole table (a write whose keys c
 _dirty: dict[str, set[str]] = {}  # table -> JSON of the keys written since the last flush
 _dirty_lock = threading.Lock()
 _hooked: dict[str, Any] = {}
+_recording = threading.Event()  # set while a Store is open: no bookkeeping otherwise
 
 
 class DataDirError(RuntimeError):
@@ -83,7 +84,7 @@ def _keys_written(handler: Any) -> dict[str, set[str]]:
 
 def _recording_call_action(self: Any) -> Any:
     result = _hooked["call_action"](self)
-    if self._get_action() in _WRITE_ACTIONS:
+    if _recording.is_set() and self._get_action() in _WRITE_ACTIONS:
         try:
             written = _keys_written(self)
         except Exception:  # a shape this reader does not know: rewrite every table
@@ -248,6 +249,9 @@ class Store:
         for name in self.tables:
             if self._journal(name).exists():
                 self._compact(name)
+        _recording.clear()
+        with _dirty_lock:
+            _dirty.clear()
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -287,6 +291,7 @@ class Flusher:
 def open_store(root: Path, template: Any) -> Store:
     """The data directory of this template's stack (created if absent)."""
     _hook()
+    _recording.set()
     return Store(
         root=root,
         account_id=ACCOUNT_ID,

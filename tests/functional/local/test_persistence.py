@@ -29,16 +29,19 @@ def test_flushed_objects_and_tables_load_into_a_fresh_stack(tmp_path: Path) -> N
         before_bodies = {key: first.s3.get_object(Bucket=first.bucket, Key=key)["Body"].read() for key in before_keys}
         assert flushed["objects"] == 5 and flushed["tables"] >= 1 and ("E#user_1", "I#e-1") not in before_items
         assert store.flush() == {"tables": 0, "items": 0, "objects": 0}  # nothing changed since
+        store.close()
     # WHEN a new, empty stack loads the directory
     with deployed_stack() as fresh:
         assert fresh.raw_keys() == []
-        loaded = persistence.open_store(tmp_path, fresh.template).load()
+        reopened = persistence.open_store(tmp_path, fresh.template)
+        loaded = reopened.load()
         # THEN the objects (byte for byte) and every index item are back
         assert loaded["objects"] == 6
         assert sorted(fresh.raw_keys()) == before_keys
         bodies = {key: fresh.s3.get_object(Bucket=fresh.bucket, Key=key)["Body"].read() for key in before_keys}
         assert bodies == before_bodies
         assert index_items(fresh) == before_items
+        reopened.close()
 
 
 def test_a_directory_that_is_not_a_data_directory_is_refused(stack: Stack, tmp_path: Path) -> None:

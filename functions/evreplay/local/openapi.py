@@ -453,7 +453,8 @@ ERRORS: dict[int, tuple[str, str]] = {
     404: ("NotFound", "No such replay (or aggregate version); `field` names which."),
     409: (
         "Conflict",
-        "A request with this idempotency key is still in flight (retry later), or the replay already ended.",
+        "Another attempt with this idempotency key started less than 5 s ago (retry in a second; a key is "
+        "never held longer), or the replay (or reconcile) already ended.",
     ),
     413: ("PayloadTooLarge", "The body is larger than MaxBodyBytes (1 MiB by default)."),
     422: ("IdempotencyKeyReused", "This idempotency key was used with a different body."),

@@ -219,18 +219,7 @@ class EventIndex:
         extra = also or (lambda status: [])
         pk = {"S": entity_pk(row.entity_id)}
         registry_key = {"pk": pk, "sk": {"S": registry_sk(row.event_id)}}
-        first = {
-            "Put": {
-                "TableName": self.table,
-                "Item": {
-                    **registry_key,
-                    "occurrences": {"N": "1"},
-                    "first_sk": {"S": row.sk},
-                    "event_id": {"S": row.event_id},
-                },
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
+        first = self._new_registry(registry_key, row)
         try:
             self._transact([first, self._put_row(row, ACCEPTED), *extra(ACCEPTED)])
             return ACCEPTED
@@ -265,18 +254,7 @@ class EventIndex:
         for _ in range(attempts):
             registry = self._get(registry_key)
             if registry is None:
-                first = {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": {
-                            **registry_key,
-                            "occurrences": {"N": "1"},
-                            "first_sk": {"S": row.sk},
-                            "event_id": {"S": row.event_id},
-                        },
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                }
+                first = self._new_registry(registry_key, row)
                 outcome = self._try([first, self._put_row(row, ACCEPTED)], Restored(ACCEPTED))
             else:
                 outcome = self._restore_after(row, registry_key, registry["first_sk"]["S"])
@@ -422,6 +400,21 @@ class EventIndex:
         except AWS_CALL_ERRORS as exc:
             raise StorageUnavailable(f"could not query the index ({aws_error_code(exc) or 'error'})") from exc
         return int(response.get("Count", 0)), response.get("Items", []), response.get("LastEvaluatedKey")
+
+    def _new_registry(self, registry_key: dict[str, Any], row: IndexRow) -> dict[str, Any]:
+        """The transaction item that creates an event_id's registry with `row` as its first occurrence."""
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": {
+                    **registry_key,
+                    "occurrences": {"N": "1"},
+                    "first_sk": {"S": row.sk},
+                    "event_id": {"S": row.event_id},
+                },
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
 
     def _put_row(self, row: IndexRow, status: str) -> dict[str, Any]:
         item = row.with_status(status).to_item()

@@ -27,7 +27,7 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack
     process = LocalStackProcess(log_path=log, start_timeout=90)
     process.start()
     try:
-        yield RunningStack(process, ApiClient(process.api_url, timeout=120), printed_aws_endpoint(process.output()))
+        yield RunningStack(process, ApiClient(process.api_url, timeout=120), printed_aws_endpoint(process))
     finally:
         process.stop()
 

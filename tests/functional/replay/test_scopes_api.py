@@ -4,12 +4,15 @@ progress while running, DELETE stopping every worker, and a failed worker failin
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections import Counter
 from typing import Any
 
 import botocore.exceptions
 import pytest
 from evreplay import clients
+from evreplay.replay_fanout import STEPS_ROWS
 
 from tests.functional.replay.conftest import WINDOW, Workflow, event
 
@@ -89,9 +92,11 @@ class Sends:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.times: list[float] = []
+        self.threads: list[int] = []  # who sent: each worker's steps run in its own thread
 
     def __call__(self, **_: Any) -> None:
         self.times.append(time.monotonic())
+        self.threads.append(threading.get_ident())
         time.sleep(self.seconds)
 
 
@@ -117,8 +122,11 @@ def test_a_stream_replay_shows_progress_and_delete_stops_every_worker(workflow):
     assert cancelled.status == 200 and cancelled.json()["status"] == "ABORTED"
     flow.wait(replay_id)
     time.sleep(1.0)  # any worker still going would send within this
-    # AND nothing was sent after the ABORTED answer but the pages then in flight (one per worker)
-    assert len([t for t in sends.times if t > stopped_at]) <= 2
+    # AND nothing was sent after the ABORTED answer but the steps then in flight: at most one per worker
+    # (two), each sending its outbox: a step reads until it is past STEPS_ROWS pages of 10 rows, so it
+    # holds at most one page more, STEPS_ROWS + 1 batches of 10
+    late = Counter(thread for at, thread in zip(sends.times, sends.threads, strict=True) if at > stopped_at)
+    assert len(late) <= 2 and all(calls <= STEPS_ROWS + 1 for calls in late.values()), late
     assert api(flow, "GET", f"/replays/{replay_id}").json()["status"] == "ABORTED"
     assert len(flow.drain()) < 90
 

@@ -61,7 +61,7 @@ def _parameter(text: str) -> tuple[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evreplay",
-        description="Keep every event, replay one entity's window, see what changed.",
+        description="Keep every event; replay an entity's, a list's or a whole stream's window; see what changed.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     api = _api_options()

@@ -139,6 +139,8 @@ _dynamodb_lock = threading.RLock()
 DYNAMODB_LOCK = _dynamodb_lock
 _functions: dict[str, _Function] = {}
 _originals: dict[str, Any] = {}
+_ends_in_flight = threading.Condition()
+_ends = [0]  # execution ends whose status change event is being published
 _event_bus: list[LocalEventBus] = []  # the template's rules; one bus, replaced by each apply()
 
 
@@ -358,15 +360,30 @@ def _log_exception(self: Any, exception: Exception) -> None:
 
 def _execution_terminated(self: Any) -> None:
     """moto's end of an execution, then the status change event AWS would publish."""
-    _originals["sfn.terminated"](self)
-    execution = self.execution
-    described = dict(execution.to_describe_output())
-    described["status"] = getattr(described["status"], "value", described["status"])
-    stopped = execution.exec_worker.env.program_state() if execution.exec_worker else None
-    if isinstance(stopped, ProgramStopped):
-        described.update(error=stopped.error or None, cause=stopped.cause or None)
-    for bus in list(_event_bus):
-        bus.publish(status_change_event(described, execution.region_name))
+    with _ends_in_flight:
+        _ends[0] += 1  # counted before the status turns final, so a waiter never misses this end
+    try:
+        _originals["sfn.terminated"](self)
+        execution = self.execution
+        described = dict(execution.to_describe_output())
+        described["status"] = getattr(described["status"], "value", described["status"])
+        stopped = execution.exec_worker.env.program_state() if execution.exec_worker else None
+        if isinstance(stopped, ProgramStopped):
+            described.update(error=stopped.error or None, cause=stopped.cause or None)
+        for bus in list(_event_bus):
+            bus.publish(status_change_event(described, execution.region_name))
+    finally:
+        with _ends_in_flight:
+            _ends[0] -= 1
+            _ends_in_flight.notify_all()
+
+
+def wait_for_execution_ends(timeout: float) -> bool:
+    """Wait until no execution end is being published (its event delivered to the rules' targets).
+    Whoever tears a moto down after its executions ended calls this first: a delivery still running
+    (or retrying) would otherwise write into the next moto. False if `timeout` passed first."""
+    with _ends_in_flight:
+        return _ends_in_flight.wait_for(lambda: _ends[0] == 0, timeout)
 
 
 @functools.cache

@@ -262,6 +262,8 @@ def workflow(stack: Stack) -> Iterator[Callable[..., Workflow]]:
                     flow.sfn.stop_execution(executionArn=execution["executionArn"])
                 break
             time.sleep(0.05)
+    # An ended execution's status event may still be on its way to the recorder: let it land here.
+    assert moto_patches.wait_for_execution_ends(10), "an execution end was still being published after 10 s"
     os.environ.clear()
     os.environ.update(saved)
     reset_settings()

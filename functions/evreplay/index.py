@@ -333,29 +333,32 @@ class EventIndex:
         return item
 
     def items(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-        """The stored items at these (pk, sk) keys, by key; absent keys are left out. BatchGetItem
-        in requests of 100, unprocessed keys asked again."""
-        found: dict[tuple[str, str], dict[str, Any]] = {}
+        """The stored items at these (pk, sk) keys, by key; absent keys are left out."""
         unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 100):
-            request: dict[str, Any] = {
-                self.table: {
-                    "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in unique[start : start + 100]],
-                    "ConsistentRead": True,
-                }
-            }
+        found = self._batch_get([{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in unique], "index", consistent=True)
+        return {(item["pk"]["S"], item["sk"]["S"]): item for item in found}
+
+    def _batch_get(
+        self, keys: list[dict[str, Any]], what: str, consistent: bool, projection: str | None = None
+    ) -> list[dict[str, Any]]:
+        """BatchGetItem of distinct `keys` in requests of 100, unprocessed keys asked again (ten times
+        at most); `what` names the items in errors."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {self.table: {"Keys": keys[start : start + 100], "ConsistentRead": consistent}}
+            if projection:
+                request[self.table]["ProjectionExpression"] = projection
             attempts = 0
             while request:
                 try:
                     response = self._ddb.batch_get_item(RequestItems=request)
                 except AWS_CALL_ERRORS as exc:
-                    raise StorageUnavailable(f"could not read the index ({aws_error_code(exc)})") from exc
-                for item in response.get("Responses", {}).get(self.table, []):
-                    found[(item["pk"]["S"], item["sk"]["S"])] = item
+                    raise StorageUnavailable(f"could not read the {what} ({aws_error_code(exc)})") from exc
+                found.extend(response.get("Responses", {}).get(self.table, []))
                 request = response.get("UnprocessedKeys") or {}
                 attempts += 1
                 if request and attempts > 10:
-                    raise StorageUnavailable("index reads kept coming back unprocessed")
+                    raise StorageUnavailable(f"{what} reads kept coming back unprocessed")
         return found
 
     def set_index_keys(self, row: IndexRow, keys: dict[str, str]) -> bool:
@@ -438,31 +441,12 @@ class EventIndex:
     def occurrences(self, entity_id: str, event_ids: list[str], consistent: bool = False) -> dict[str, int]:
         """How many stored occurrences each event_id has for this entity (0 when unknown)."""
         counts: dict[str, int] = dict.fromkeys(event_ids, 0)
-        unique = list(dict.fromkeys(event_ids))
-        for start in range(0, len(unique), 100):
-            keys = [
-                {"pk": {"S": entity_pk(entity_id)}, "sk": {"S": registry_sk(event_id)}}
-                for event_id in unique[start : start + 100]
-            ]
-            request: dict[str, Any] = {
-                self.table: {
-                    "Keys": keys,
-                    "ProjectionExpression": "event_id, occurrences",
-                    "ConsistentRead": consistent,
-                }
-            }
-            attempts = 0
-            while request:
-                try:
-                    response = self._ddb.batch_get_item(RequestItems=request)
-                except AWS_CALL_ERRORS as exc:
-                    raise StorageUnavailable(f"could not read the registry ({aws_error_code(exc)})") from exc
-                for item in response.get("Responses", {}).get(self.table, []):
-                    counts[item["event_id"]["S"]] = int(item["occurrences"]["N"])
-                request = response.get("UnprocessedKeys") or {}
-                attempts += 1
-                if request and attempts > 10:
-                    raise StorageUnavailable("registry reads kept coming back unprocessed")
+        keys = [
+            {"pk": {"S": entity_pk(entity_id)}, "sk": {"S": registry_sk(event_id)}}
+            for event_id in dict.fromkeys(event_ids)
+        ]
+        for item in self._batch_get(keys, "registry", consistent, projection="event_id, occurrences"):
+            counts[item["event_id"]["S"]] = int(item["occurrences"]["N"])
         return counts
 
     def query_window(

@@ -22,10 +22,10 @@ os.environ.update(
 )
 
 import boto3  # noqa: E402
-from evreplay import clients  # noqa: E402
+from evreplay.core import clients  # noqa: E402
+from evreplay.core.settings import reset_settings  # noqa: E402
 from evreplay.local.deploy import deploy_storage  # noqa: E402
 from evreplay.local.template import Template  # noqa: E402
-from evreplay.settings import reset_settings  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 TEMPLATE = Template()

@@ -29,13 +29,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from _common import TEMPLATE, local_aws, machine
-from evreplay import clients
-from evreplay.aggregates import AggregateStore, contribution_of, first_marker_sk, parse_message
+from evreplay.core import clients
+from evreplay.core.settings import get_settings
+from evreplay.core.times import format_utc
 from evreplay.local import moto_patches
 from evreplay.local.runtime import FakeLambdaContext
-from evreplay.raw_store import RawStore, raw_key
-from evreplay.settings import get_settings
-from evreplay.times import format_utc
+from evreplay.processor.aggregates import AggregateStore, contribution_of, first_marker_sk, parse_message
+from evreplay.store.raw import RawStore, raw_key
 
 DAY = datetime(2025, 6, 1, 10, tzinfo=UTC)
 FUNCTION = "ProcessorFunction"

@@ -2,7 +2,7 @@
 
 For each size: objects spread over 4 days x 2 streams x 50 entities, written as ingest writes them
 (raw object, then the index transaction). Then three runs of the reconcile core
-(evreplay.reconcile, what each Distributed Map child runs) over those days, in-process on moto as
+(evreplay.reconcile.reconciler, what each Distributed Map child runs) over those days, in-process on moto as
 the local stack runs it:
 - check: every row present (the steady state);
 - repair after a quarter of the rows were removed (objects whose index write failed);
@@ -26,12 +26,18 @@ from collections import Counter
 from typing import Any
 
 from _common import TEMPLATE, local_aws, machine
-from evreplay import clients
-from evreplay.event_ids import payload_sha256
-from evreplay.index import EventIndex, IndexRow
+from evreplay.core import clients
+from evreplay.core.event_ids import payload_sha256
 from evreplay.local import moto_patches
-from evreplay.raw_store import RawStore, raw_key
-from evreplay.reconcile import PartitionReconciler, ReconcileRequest, add_counts, empty_counts, list_partitions
+from evreplay.reconcile.reconciler import (
+    PartitionReconciler,
+    ReconcileRequest,
+    add_counts,
+    empty_counts,
+    list_partitions,
+)
+from evreplay.store.index import EventIndex, IndexRow
+from evreplay.store.raw import RawStore, raw_key
 
 DAYS = ["2025-12-25", "2025-12-26", "2025-12-27", "2025-12-28"]
 STREAMS = [("ios_app", "purchase"), ("web", "click")]

@@ -12,7 +12,7 @@ BatchGetItem of the page's registry items (the duplicate check), SendMessageBatc
 
 Counted, not estimated:
 - AWS requests made by the task Lambdas: a botocore `before-send` hook on the process-wide clients
-  of `evreplay.clients` (the ones the handlers use), so every HTTP attempt counts, retries included;
+  of `evreplay.core.clients` (the ones the handlers use), so every HTTP attempt counts, retries included;
 - requests made by the state machine itself (lambda:invoke, states:startExecution): the
   TaskScheduled events of the execution histories;
 - state transitions (StateEntered events) and history events, from GetExecutionHistory of every
@@ -53,14 +53,14 @@ from typing import Any
 
 import boto3
 from _common import TEMPLATE, local_aws, machine
-from evreplay import clients
+from evreplay.core import clients
+from evreplay.core.settings import get_settings, reset_settings
 from evreplay.handlers import replay_tasks
-from evreplay.index import IndexRow, entity_pk, registry_sk, window_condition
-from evreplay.ingest import new_arrival_id
+from evreplay.ingest.service import new_arrival_id
 from evreplay.local import moto_patches
 from evreplay.local.template import Template
 from evreplay.local.workflow import deploy_workflow
-from evreplay.settings import get_settings, reset_settings
+from evreplay.store.index import IndexRow, entity_pk, registry_sk, window_condition
 
 ENTITY = "bench-entity"
 WINDOW_START = datetime(2025, 6, 1, tzinfo=UTC)

@@ -41,13 +41,14 @@ from bench_replay import (
     history,
     memory_mb,
 )
-from evreplay import clients, replay_fanout
+from evreplay.core import clients
+from evreplay.core.settings import get_settings
 from evreplay.handlers import replay_tasks
-from evreplay.index import IndexRow, entity_pk, registry_sk
-from evreplay.ingest import new_arrival_id
+from evreplay.ingest.service import new_arrival_id
 from evreplay.local import moto_patches
 from evreplay.local.workflow import deploy_workflow
-from evreplay.settings import get_settings
+from evreplay.replay import fanout as replay_fanout
+from evreplay.store.index import IndexRow, entity_pk, registry_sk
 
 SOURCE = "bench_stream"
 WINDOW = {"start_time": "2025-06-01T00:00:00Z", "end_time": "2025-06-02T00:00:00Z"}

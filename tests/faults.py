@@ -36,10 +36,12 @@ import moto.stepfunctions.parser.asl.component.common.retry.retrier_decl as retr
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
-from evreplay import aggregates, clients, replay_queue
+from evreplay.core import clients
+from evreplay.processor import aggregates
+from evreplay.replay import queue as replay_queue
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 
-# evreplay.clients: standard retry mode, max_attempts=8 retries, so 9 attempts per call.
+# evreplay.core.clients: standard retry mode, max_attempts=8 retries, so 9 attempts per call.
 CLIENT_ATTEMPTS = 9
 ALWAYS = 10**9
 
@@ -369,7 +371,7 @@ class FailEntries:
         self.failing = []
 
     def install(self) -> None:
-        """On the page function's SQS client (evreplay.clients, fresh for each test)."""
+        """On the page function's SQS client (evreplay.core.clients, fresh for each test)."""
         self.sink_url = clients.sqs().create_queue(QueueName="injected-failure-sink")["QueueUrl"]
         events = clients.sqs().meta.events
         events.register("before-parameter-build.sqs.SendMessageBatch", self.choose)

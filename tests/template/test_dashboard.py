@@ -10,11 +10,11 @@ from typing import Any
 
 import evreplay
 import pytest
-from evreplay.ingest_metrics import INVALID_DIMENSIONS, STREAM_DIMENSIONS
+from evreplay.ingest.metrics import INVALID_DIMENSIONS, STREAM_DIMENSIONS
 from evreplay.local.template import Template
 
 DASHBOARD = "OperationsDashboard"
-# Powertools' add_metric, and evreplay.ingest_metrics' own per-stream recorder.
+# Powertools' add_metric, and evreplay.ingest.metrics' own per-stream recorder.
 _EMITTED = re.compile(r"(?:add_metric|_add)\((?:\s*\w+,)?\s*name=\"(\w+)\"")
 _SEARCH = re.compile(r"SEARCH\('\{([^}]*)\} MetricName=\"(\w+)\"")
 _PSEUDO = {"AWS::Region", "AWS::AccountId", "AWS::StackName", "AWS::Partition", "AWS::URLSuffix"}

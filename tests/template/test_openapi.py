@@ -1,4 +1,4 @@
-"""docs/openapi.json: generated from the template, the schema files and evreplay.local.openapi, and
+"""docs/openapi.json: generated from the template, the schema files and evreplay.http.openapi, and
 committed. These tests keep the committed file and its sources from drifting apart."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from evreplay import schemas
+from evreplay.core import schemas
 from evreplay.local import openapi
 from evreplay.local.template import project_root
 from openapi_spec_validator import validate
@@ -93,7 +93,7 @@ def test_every_operation_requires_sigv4(template, document):
 def test_request_schemas_are_the_schema_files(document, component, schema_name):
     embedded = dict(document["components"]["schemas"][component])
 
-    assert embedded.pop("x-evreplay-source") == f"functions/evreplay/schemas/{schema_name}.schema.json"
+    assert embedded.pop("x-evreplay-source") == f"functions/evreplay/core/schemas/{schema_name}.schema.json"
     assert embedded == {key: value for key, value in schemas.load(schema_name).items() if key != "$schema"}
 
 

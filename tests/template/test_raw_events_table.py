@@ -3,7 +3,7 @@
 Events go in through the API on moto; then every S3 key written must fall under the table's
 `storage.location.template` with each projected partition value inside its projection's rules
 (format, range), the values must be the stored document's own fields, and the table's columns
-must be the document's fields. A key layout change in evreplay.raw_store, or a projection edit
+must be the document's fields. A key layout change in evreplay.store.raw, or a projection edit
 in template.yaml, that would leave data invisible to Athena fails here."""
 
 from __future__ import annotations

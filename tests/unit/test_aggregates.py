@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from evreplay.aggregates import (
+from evreplay.core.errors import InvalidReplayMessage, InvalidRequest, StorageUnavailable
+from evreplay.processor.aggregates import (
     ALREADY_APPLIED,
     APPLIED,
     APPLIED_REPEAT,
@@ -26,7 +27,6 @@ from evreplay.aggregates import (
     render_hash,
     to_limbs,
 )
-from evreplay.errors import InvalidReplayMessage, InvalidRequest, StorageUnavailable
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from evreplay.answers import Answer, json_text
+from evreplay.core.answers import Answer, json_text
 
 
 def test_the_text_survives_a_store_that_sorts_keys() -> None:

@@ -25,7 +25,7 @@ from evreplay.cli.backfill import (
 )
 from evreplay.cli.client import ApiError
 from evreplay.cli.main import main
-from evreplay.idempotency import IN_PROGRESS_SECONDS
+from evreplay.core.idempotency import IN_PROGRESS_SECONDS
 
 DIGEST = "ab" * 32
 

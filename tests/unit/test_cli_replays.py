@@ -12,7 +12,7 @@ from evreplay.cli.main import main
 
 TRACE = [
     '  File "/var/task/evreplay/handlers/replay_tasks.py", line 58, in validate\n    return start_replay(\n',
-    '  File "/var/task/evreplay/replay_request.py", line 61, in parse_replay_request\n    schemas.check(...)\n',
+    '  File "/var/task/evreplay/replay/request.py", line 61, in parse_replay_request\n    schemas.check(...)\n',
 ]
 FAILED = {
     "replay_id": "by-hand-2025-12-28",

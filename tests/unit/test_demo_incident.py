@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from evreplay.cli import demo_data
-from evreplay.times import normalize
+from evreplay.core.times import normalize
 
 DAY = date(2025, 12, 28)
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from evreplay import query_params, schemas
-from evreplay.errors import InvalidReplayRequest, InvalidRequest
-from evreplay.replay_request import parse_api_request
-from evreplay.replay_workflow import start_replay
+from evreplay.core import schemas
+from evreplay.core.errors import InvalidReplayRequest, InvalidRequest
+from evreplay.http import query as query_params
+from evreplay.replay.request import parse_api_request
+from evreplay.replay.workflow import start_replay
 
 GOOD = {"entity_id": "u1", "start_time": "2025-12-28T00:00:00Z", "end_time": "2025-12-29T00:00:00Z"}
 

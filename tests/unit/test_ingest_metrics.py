@@ -1,4 +1,4 @@
-"""evreplay.ingest_metrics: a bounded `reason`, and EMF documents CloudWatch accepts (<= 100 values
+"""evreplay.ingest.metrics: a bounded `reason`, and EMF documents CloudWatch accepts (<= 100 values
 of a metric in one document)."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from evreplay.errors import InvalidRequest, PayloadTooLarge
-from evreplay.ingest_metrics import REASONS, IngestMetrics, rejection_reason
+from evreplay.core.errors import InvalidRequest, PayloadTooLarge
+from evreplay.ingest.metrics import REASONS, IngestMetrics, rejection_reason
 
 
 @pytest.mark.parametrize(

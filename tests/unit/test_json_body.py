@@ -1,11 +1,11 @@
-"""The strict JSON body reader (evreplay.api): its nesting check agrees with the real depth."""
+"""The strict JSON body reader (evreplay.http.plumbing): its nesting check agrees with the real depth."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from evreplay.api import nests_deeper_than
+from evreplay.http.plumbing import nests_deeper_than
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -1,4 +1,4 @@
-"""evreplay.observability: the Tracer is X-Ray in Lambda (botocore patched, nothing else) and a no-op
+"""evreplay.core.observability: the Tracer is X-Ray in Lambda (botocore patched, nothing else) and a no-op
 without importing the X-Ray SDK when tracing is off (its import builds botocore clients: cold start)."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from evreplay import observability
+from evreplay.core import observability
 
 _REPORT = """
 import json, sys
-from evreplay.observability import tracer
+from evreplay.core.observability import tracer
 
 @tracer.capture_method
 def add(a, b):
@@ -69,7 +69,7 @@ def test_tracing_off_records_nothing_and_never_imports_the_xray_sdk():
     assert report["result"] == {"ok": 3}
     assert report["raised"] == "boom"
     assert report["disabled"] is True
-    assert report["provider"] == "evreplay.observability"
+    assert report["provider"] == "evreplay.core.observability"
     assert report["xray_core_imported"] is False
 
 

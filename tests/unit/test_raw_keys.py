@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import posixpath
 
-from evreplay.raw_store import entity_segment, raw_key
+from evreplay.store.raw import entity_segment, raw_key
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from evreplay.index import occurrence_sk
-from evreplay.raw_store import raw_key
-from evreplay.reconcile import InvalidReconcileRequest, parse_raw_key, parse_reconcile_request
+from evreplay.reconcile.reconciler import InvalidReconcileRequest, parse_raw_key, parse_reconcile_request
+from evreplay.store.index import occurrence_sk
+from evreplay.store.raw import raw_key
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from evreplay.index import STREAM_SHARDS, IndexRow, stream_partitions
-from evreplay.replay_fanout import batch_plan
-from evreplay.times import utc_days
+from evreplay.core.times import utc_days
+from evreplay.replay.fanout import batch_plan
+from evreplay.store.index import STREAM_SHARDS, IndexRow, stream_partitions
 
 
 def test_plan_reserves_each_entity_a_seq_range_in_entity_id_order():

@@ -1,12 +1,12 @@
-"""The page rules (evreplay.replay_plan) against the plain-Python reference of docs/design.md §4, page by
+"""The page rules (evreplay.replay.plan) against the plain-Python reference of docs/design.md §4, page by
 page the way the workflow drives them, with the claims in a dictionary instead of DynamoDB."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from evreplay.index import ACCEPTED, DUPLICATE, IndexRow
-from evreplay.replay_plan import BATCH_SIZE, plan_page
+from evreplay.replay.plan import BATCH_SIZE, plan_page
+from evreplay.store.index import ACCEPTED, DUPLICATE, IndexRow
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from evreplay.errors import SqsSendFailed
-from evreplay.replay_queue import ReplayMessage, ReplayQueue
+from evreplay.core.errors import SqsSendFailed
+from evreplay.replay.queue import ReplayMessage, ReplayQueue
 
 
 class FakeSqs:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from evreplay.errors import InvalidReplayRequest
-from evreplay.replay_request import parse_api_request, parse_replay_request
-from evreplay.replay_workflow import MAX_EXECUTION_NAME, continuation_name
+from evreplay.core.errors import InvalidReplayRequest
+from evreplay.replay.request import parse_api_request, parse_replay_request
+from evreplay.replay.workflow import MAX_EXECUTION_NAME, continuation_name
 
 GOOD = {"entity_id": "u1", "start_time": "2025-12-28T01:00:00+01:00", "end_time": "2025-12-29T00:00:00Z"}
 

@@ -6,7 +6,7 @@ import random
 from datetime import UTC, datetime
 
 import pytest
-from evreplay.times import InvalidTimestamp, format_utc, normalize, parse_rfc3339
+from evreplay.core.times import InvalidTimestamp, format_utc, normalize, parse_rfc3339
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -49,7 +49,7 @@ def test_string_order_equals_time_order_across_offsets():
         instants.append(
             f"2025-06-{rng.randrange(1, 29):02d}T{hour:02d}:{minute:02d}:{rng.randrange(60):02d}.{frac:03d}{sign}{abs(offset_h):02d}:{offset_m:02d}"
         )
-    from evreplay.times import parse_rfc3339
+    from evreplay.core.times import parse_rfc3339
 
     by_time = sorted(instants, key=parse_rfc3339)
     by_string = sorted(instants, key=normalize)

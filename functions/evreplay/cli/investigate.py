@@ -25,7 +25,7 @@ from rich.text import Text
 from evreplay.cli import charts
 from evreplay.cli.client import ApiClient
 from evreplay.cli.output import Output
-from evreplay.times import InvalidTimestamp, parse_rfc3339
+from evreplay.core.times import InvalidTimestamp, parse_rfc3339
 
 Command = Callable[[argparse.Namespace, ApiClient, Output], int]
 

@@ -9,12 +9,12 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from evreplay import clients
-from evreplay.aggregate_diff import diff_versions, parse_diff_query
-from evreplay.aggregates import AggregateStore, parse_list_query
-from evreplay.api import install_error_handlers, json_response
-from evreplay.observability import logger, metrics, tracer
-from evreplay.settings import get_settings
+from evreplay.core import clients
+from evreplay.core.observability import logger, metrics, tracer
+from evreplay.core.settings import get_settings
+from evreplay.http.plumbing import install_error_handlers, json_response
+from evreplay.processor.aggregates import AggregateStore, parse_list_query
+from evreplay.processor.diff import diff_versions, parse_diff_query
 
 settings = get_settings()
 app = APIGatewayRestResolver()

@@ -8,17 +8,17 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from evreplay import clients, schemas
-from evreplay.api import answer_response, install_error_handlers, json_response, read_json_body
-from evreplay.errors import InvalidRequest
-from evreplay.idempotency import IdempotencyStore
-from evreplay.index import EventIndex
-from evreplay.ingest import Ingestor, parse_event
-from evreplay.observability import logger, metrics, tracer
-from evreplay.raw_store import RawStore
-from evreplay.receipts import Receipts
-from evreplay.settings import get_settings
-from evreplay.times import utc_now
+from evreplay.core import clients, schemas
+from evreplay.core.errors import InvalidRequest
+from evreplay.core.idempotency import IdempotencyStore
+from evreplay.core.observability import logger, metrics, tracer
+from evreplay.core.settings import get_settings
+from evreplay.core.times import utc_now
+from evreplay.http.plumbing import answer_response, install_error_handlers, json_response, read_json_body
+from evreplay.ingest.receipts import Receipts
+from evreplay.ingest.service import Ingestor, parse_event
+from evreplay.store.index import EventIndex
+from evreplay.store.raw import RawStore
 
 settings = get_settings()
 app = APIGatewayRestResolver()
@@ -72,5 +72,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         return app.resolve(event, context)
     finally:
-        # Per-stream documents (evreplay.ingest_metrics); `metrics` above carries the rest.
+        # Per-stream documents (evreplay.ingest.metrics); `metrics` above carries the rest.
         ingestor.metrics.flush()

@@ -8,17 +8,17 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from evreplay import clients
-from evreplay.api import install_error_handlers, json_response
-from evreplay.investigation import (
+from evreplay.core import clients
+from evreplay.core.observability import logger, metrics, tracer
+from evreplay.core.settings import get_settings
+from evreplay.http.plumbing import install_error_handlers, json_response
+from evreplay.investigation.stats import (
     Investigation,
     parse_duplicates_query,
     parse_gaps_query,
     parse_lag_query,
     parse_volume_query,
 )
-from evreplay.observability import logger, metrics, tracer
-from evreplay.settings import get_settings
 
 settings = get_settings()
 app = APIGatewayRestResolver()

@@ -10,11 +10,11 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from evreplay import clients
-from evreplay.aggregates import AggregateStore, MessageFolder
-from evreplay.observability import logger, metrics, tracer
-from evreplay.raw_store import RawStore
-from evreplay.settings import get_settings
+from evreplay.core import clients
+from evreplay.core.observability import logger, metrics, tracer
+from evreplay.core.settings import get_settings
+from evreplay.processor.aggregates import AggregateStore, MessageFolder
+from evreplay.store.raw import RawStore
 
 settings = get_settings()
 # A batch whose every message fails is still answered with batchItemFailures (not an exception):

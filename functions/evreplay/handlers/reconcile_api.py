@@ -9,11 +9,11 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from evreplay import clients
-from evreplay.api import install_error_handlers, json_response, read_json_body
-from evreplay.observability import logger, tracer
-from evreplay.reconcile_workflow import ReconcileFiles, ReconcileService
-from evreplay.settings import get_settings
+from evreplay.core import clients
+from evreplay.core.observability import logger, tracer
+from evreplay.core.settings import get_settings
+from evreplay.http.plumbing import install_error_handlers, json_response, read_json_body
+from evreplay.reconcile.workflow import ReconcileFiles, ReconcileService
 
 settings = get_settings()
 app = APIGatewayRestResolver()

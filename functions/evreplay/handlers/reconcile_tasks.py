@@ -1,6 +1,6 @@
 """The reconcile state machine's Lambda tasks: `list_partitions` (ListPartitions),
 `reconcile_partition` (ReconcilePartition, in each Distributed Map child) and `summarize`
-(Summarize). Plain functions over evreplay.reconcile_workflow; error class names are what the
+(Summarize). Plain functions over evreplay.reconcile.workflow; error class names are what the
 state machine's Retry matches (StorageUnavailable retried; InvalidReconcileRequest and
 ReconcileIncomplete fail the execution)."""
 
@@ -11,13 +11,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from evreplay import clients
-from evreplay.index import EventIndex
-from evreplay.observability import logger, tracer
-from evreplay.raw_store import RawStore
-from evreplay.reconcile import PartitionReconciler
-from evreplay.reconcile_workflow import ReconcileFiles, begin, finish, run_partition
-from evreplay.settings import Settings, get_settings
+from evreplay.core import clients
+from evreplay.core.observability import logger, tracer
+from evreplay.core.settings import Settings, get_settings
+from evreplay.reconcile.reconciler import PartitionReconciler
+from evreplay.reconcile.workflow import ReconcileFiles, begin, finish, run_partition
+from evreplay.store.index import EventIndex
+from evreplay.store.raw import RawStore
 
 
 @cache

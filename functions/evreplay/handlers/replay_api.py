@@ -9,15 +9,16 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from evreplay import clients, query_params, schemas
-from evreplay.api import answer_response, install_error_handlers, json_response, read_json_body, requested_by
-from evreplay.event_listing import list_events, parse_event_query
-from evreplay.idempotency import IdempotencyStore
-from evreplay.index import EventIndex
-from evreplay.observability import logger, metrics, tracer
-from evreplay.replay_state import ReplayStateStore
-from evreplay.replays import DEFAULT_LIST_LIMIT, ReplayService
-from evreplay.settings import get_settings
+from evreplay.core import clients, schemas
+from evreplay.core.idempotency import IdempotencyStore
+from evreplay.core.observability import logger, metrics, tracer
+from evreplay.core.settings import get_settings
+from evreplay.http import query as query_params
+from evreplay.http.plumbing import answer_response, install_error_handlers, json_response, read_json_body, requested_by
+from evreplay.investigation.events import list_events, parse_event_query
+from evreplay.replay.service import DEFAULT_LIST_LIMIT, ReplayService
+from evreplay.replay.state import ReplayStateStore
+from evreplay.store.index import EventIndex
 
 settings = get_settings()
 app = APIGatewayRestResolver()

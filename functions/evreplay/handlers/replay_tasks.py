@@ -1,10 +1,10 @@
 """The replay state machine's Lambda tasks: `validate` (ValidateRequest) and `replay_page` (ReplayPage);
 for entity lists and streams `plan` (PlanReplay), `replay_entities` (ReplayEntities, inside the
-Distributed Map) and `summarize_replay` (SummarizeReplay), see evreplay.replay_fanout;
+Distributed Map) and `summarize_replay` (SummarizeReplay), see evreplay.replay.fanout;
 and `record_end`, the target of the EventBridge rule on its executions' status changes, which gives
-the replay's record the status, result or error its execution ended with (evreplay.replay_outcomes).
+the replay's record the status, result or error its execution ended with (evreplay.replay.outcomes).
 
-Plain functions, state in and state out (see evreplay.replay_workflow for the state's shape).
+Plain functions, state in and state out (see evreplay.replay.workflow for the state's shape).
 A domain error leaves as an exception whose class name is the error the state machine sees:
 InvalidReplayRequest (not retried: the execution fails naming the field), StorageUnavailable and
 SqsSendFailed (retried by the state machine).
@@ -17,15 +17,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from evreplay import clients
-from evreplay.index import EventIndex
-from evreplay.observability import logger, metrics, tracer
-from evreplay.replay_fanout import EntitiesWorker, PlanStore, ReplayPlanner, summarize
-from evreplay.replay_outcomes import record_status_change
-from evreplay.replay_queue import ReplayQueue
-from evreplay.replay_state import ReplayStateStore
-from evreplay.replay_workflow import ReplayPager, start_replay
-from evreplay.settings import Settings, get_settings
+from evreplay.core import clients
+from evreplay.core.observability import logger, metrics, tracer
+from evreplay.core.settings import Settings, get_settings
+from evreplay.replay.fanout import EntitiesWorker, PlanStore, ReplayPlanner, summarize
+from evreplay.replay.outcomes import record_status_change
+from evreplay.replay.queue import ReplayQueue
+from evreplay.replay.state import ReplayStateStore
+from evreplay.replay.workflow import ReplayPager, start_replay
+from evreplay.store.index import EventIndex
 
 
 @cache

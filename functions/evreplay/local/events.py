@@ -25,7 +25,7 @@ from evreplay.local.template import ACCOUNT_ID, EventRule
 DETAIL_TYPE = "Step Functions Execution Status Change"
 SOURCE = "aws.states"
 _ATTEMPTS = 3  # Lambda retries a failed asynchronous invocation twice
-# Not evreplay.observability: importing it would build the functions' Metrics before their environment is set.
+# Not evreplay.core.observability: importing it would build the functions' Metrics before their environment is set.
 log = logging.getLogger("evreplay.local.events")
 
 

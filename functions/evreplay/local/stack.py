@@ -42,7 +42,7 @@ from botocore.config import Config
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
-from evreplay import clients, settings
+from evreplay.core import clients, settings
 from evreplay.local import moto_patches, offline, persistence
 from evreplay.local.deploy import deploy_storage
 from evreplay.local.gateway import LocalGateway

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from evreplay.index import deserialize
+from evreplay.store.index import deserialize
 
 from tests.conftest import Stack, deployed_stack
 from tests.faults import fast_retries, faults  # noqa: F401  (fixtures)
@@ -63,7 +63,7 @@ def error_shape(body: Any) -> dict[str, Any]:
 
 def expire_in_progress(stack: Stack, idempotency_key: str) -> int:
     """Move the in-progress expiry of the key's INPROGRESS idempotency record into the past: what its
-    window (evreplay.idempotency.IN_PROGRESS_SECONDS) does, given time; test_keyed_retries.py waits
+    window (evreplay.core.idempotency.IN_PROGRESS_SECONDS) does, given time; test_keyed_retries.py waits
     for it in real time instead. Returns how many there were."""
     table = stack.env["IDEMPOTENCY_TABLE"]
     # Powertools' record id: "<key prefix>#<md5 of the JSON of the key>"

@@ -1,6 +1,6 @@
 """Ingest under AWS faults: every call POST /events makes, failed the ways AWS fails it.
 
-The calls (evreplay.ingest, evreplay.idempotency through Powertools):
+The calls (evreplay.ingest.service, evreplay.core.idempotency through Powertools):
 - S3 PutObject (conditional, If-None-Match) - the raw object, written first;
 - DynamoDB TransactWriteItems - the occurrence row, the registry item and, for a request with an
   idempotency key, its receipt, in one transaction;
@@ -89,7 +89,7 @@ def expected_first_status(operation: str, kind: Kind, times: int) -> int:
     if times == ALWAYS:
         return 503
     # botocore retried the call (a retried PutItem that meets the record its lost first attempt wrote
-    # knows it for its own: evreplay.idempotency)
+    # knows it for its own: evreplay.core.idempotency)
     return 201
 
 

@@ -7,7 +7,7 @@ An attempt that saved its idempotency record and then failed leaves one of two t
   own): the retry is answered at once;
 - a record in progress that nobody will finish (its delete failed, recording the answer failed, or
   every answer of its put was lost): the key answers 409 until the record's in-progress window
-  passes (evreplay.idempotency.IN_PROGRESS_SECONDS), then the retry runs and, if the first attempt
+  passes (evreplay.core.idempotency.IN_PROGRESS_SECONDS), then the retry runs and, if the first attempt
   had stored the event, answers its receipt.
 These tests wait for that window in real time: they show the bound, not a model of it.
 """
@@ -22,8 +22,8 @@ from functools import partial
 from typing import Any
 
 import pytest
-from evreplay.idempotency import IN_PROGRESS_SECONDS
-from evreplay.receipts import RECEIPT_PREFIX
+from evreplay.core.idempotency import IN_PROGRESS_SECONDS
+from evreplay.ingest.receipts import RECEIPT_PREFIX
 
 from tests.conftest import Stack
 from tests.faults import ALWAYS, APPLIED_THEN_INTERNAL, INTERNAL, READ_TIMEOUT, Faults, Kind

@@ -27,11 +27,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from evreplay.core.idempotency import IN_PROGRESS_SECONDS
+from evreplay.core.settings import reset_settings
 from evreplay.handlers import replay_tasks
-from evreplay.idempotency import IN_PROGRESS_SECONDS
 from evreplay.local import moto_patches
 from evreplay.local.workflow import deploy_workflow
-from evreplay.settings import reset_settings
 
 from tests.conftest import Stack
 from tests.faults import (

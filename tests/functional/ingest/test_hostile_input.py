@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from evreplay.api import MAX_JSON_DEPTH
-from evreplay.cursors import encode_cursor
+from evreplay.core.cursors import encode_cursor
+from evreplay.http.plumbing import MAX_JSON_DEPTH
 from evreplay.local.gateway import GatewayResponse, proxy_event
 from evreplay.local.runtime import invoke
 

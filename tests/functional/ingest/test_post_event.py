@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evreplay.event_ids import derive_event_id, payload_sha256
+from evreplay.core.event_ids import derive_event_id, payload_sha256
 
 from tests.functional.ingest.conftest import event, index_rows, raw_object
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from evreplay.times import parse_rfc3339
+from evreplay.core.times import parse_rfc3339
 
 from tests.functional.ingest.conftest import event, index_rows
 

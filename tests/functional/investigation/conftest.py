@@ -210,7 +210,7 @@ def dynamodb_requests(*clients: Any) -> Iterator[list[Request]]:
 
 def get(stack: Stack, path: str, **query: str) -> tuple[GatewayResponse, list[Request]]:
     """GET one route through the local API Gateway, recording the DynamoDB requests its function
-    sends (on the function's own client from `evreplay.clients`)."""
+    sends (on the function's own client from `evreplay.core.clients`)."""
     from evreplay.handlers import aggregates_api, investigation_api
 
     with dynamodb_requests(investigation_api.dynamodb, aggregates_api.dynamodb) as requests:

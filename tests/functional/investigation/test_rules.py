@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 
-from evreplay.index import DUP_PK, DUP_SK, DUPLICATES_INDEX, LAG_INDEX, LAG_PK, LAG_SK
-from evreplay.investigation import BucketGrid, GapsQuery, flag_buckets, lag_histogram, nearest_rank
+from evreplay.investigation.stats import BucketGrid, GapsQuery, flag_buckets, lag_histogram, nearest_rank
+from evreplay.store.index import DUP_PK, DUP_SK, DUPLICATES_INDEX, LAG_INDEX, LAG_PK, LAG_SK
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from evreplay.aggregates import inputs_hash
-from evreplay.index import EventIndex, IndexRow
 from evreplay.local.queue_driver import QueueDriver
 from evreplay.local.runtime import invoke
+from evreplay.processor.aggregates import inputs_hash
+from evreplay.store.index import EventIndex, IndexRow
 
 from tests.conftest import Stack
 

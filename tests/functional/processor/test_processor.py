@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import random
 
-from evreplay.aggregates import AggregateStore
-from evreplay.event_ids import payload_sha256
+from evreplay.core.event_ids import payload_sha256
+from evreplay.processor.aggregates import AggregateStore
 
 from tests.functional.processor.conftest import (
     DAY,
@@ -176,7 +176,7 @@ def test_bad_messages_are_reported_counted_and_logged_while_the_rest_succeeds(st
 
 
 def test_folded_messages_are_logged_with_replay_id_and_event_id(stack, caplog):
-    from evreplay.observability import logger
+    from evreplay.core.observability import logger
 
     ingest(stack, [event("gus", 1)])
     bodies = replay_messages(stack, "gus", replay_id="r-gus")

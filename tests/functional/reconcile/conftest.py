@@ -7,15 +7,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from evreplay import clients
-from evreplay.index import EventIndex, deserialize
-from evreplay.raw_store import RawStore
-from evreplay.reconcile import (
+from evreplay.core import clients
+from evreplay.reconcile.reconciler import (
     PartitionReconciler,
     ReconcileRequest,
     list_partitions,
     result_document,
 )
+from evreplay.store.index import EventIndex, deserialize
+from evreplay.store.raw import RawStore
 
 from tests.conftest import Stack
 from tests.faults import ALWAYS, INTERNAL, Faults, fast_retries, faults  # noqa: F401  (fixtures)

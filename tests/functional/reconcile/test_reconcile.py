@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from evreplay.index import (
+from evreplay.store.index import (
     ACCEPTED,
     DUP_PK,
     DUP_SK,

@@ -19,14 +19,14 @@ from typing import Any, TypedDict
 
 import boto3
 import pytest
-from evreplay import clients
+from evreplay.core import clients
+from evreplay.core.settings import reset_settings
 from evreplay.handlers import reconcile_tasks, replay_tasks
-from evreplay.index import deserialize
 from evreplay.local import moto_patches
 from evreplay.local.template import ACCOUNT_ID, Template
 from evreplay.local.workflow import deploy_workflow
-from evreplay.replay_workflow import continuation_name
-from evreplay.settings import reset_settings
+from evreplay.replay.workflow import continuation_name
+from evreplay.store.index import deserialize
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from tests.conftest import Stack
@@ -154,7 +154,7 @@ class Workflow:
             pause = min(pause * 1.5, 0.5)
 
     def recorded_status(self, replay_id: str) -> str | None:
-        """The status the replay's record holds (evreplay.replay_state), None without a record."""
+        """The status the replay's record holds (evreplay.replay.state), None without a record."""
         item = self.stack.dynamodb.get_item(
             TableName=self.stack.env["REPLAY_STATE_TABLE"],
             Key={"pk": {"S": f"REPLAY#{replay_id}"}, "sk": {"S": "RECORD"}},

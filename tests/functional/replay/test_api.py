@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from evreplay import clients
+from evreplay.core import clients
 from evreplay.local.gateway import LOCAL_IDENTITY
 
 from tests.functional.replay.conftest import WINDOW, Workflow, event

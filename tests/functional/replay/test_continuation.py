@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from itertools import pairwise
 
-from evreplay.replay_workflow import continuation_name
+from evreplay.replay.workflow import continuation_name
 
 from tests.functional.replay.conftest import WINDOW, event
 from tests.replay_reference import Occurrence, reference_replay

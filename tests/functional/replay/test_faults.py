@@ -102,7 +102,7 @@ def test_dynamodb_throttling_past_the_clients_retries_is_retried_by_the_state_ma
 ):
     flow = workflow()
     stored = stored_events(flow, 12)
-    # botocore's standard mode makes 1 + 8 attempts (evreplay.clients: max_attempts=8 retries)
+    # botocore's standard mode makes 1 + 8 attempts (evreplay.core.clients: max_attempts=8 retries)
     throttle = faults.inject("dynamodb", "Query", THROTTLED, times=CLIENT_ATTEMPTS)
 
     replay = flow.replay("throttled-long", entity_id="u1", **WINDOW)

@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from evreplay.event_ids import payload_sha256
+from evreplay.core.event_ids import payload_sha256
 
 from tests.functional.replay.conftest import WINDOW, Replay, Workflow, event
 from tests.replay_reference import Occurrence, reference_replay

@@ -1,5 +1,5 @@
-"""The audit listing and GET /replays/{id} read the replays' records (evreplay.replay_state), whose
-status the execution status change events keep up to date (evreplay.replay_outcomes): a listing
+"""The audit listing and GET /replays/{id} read the replays' records (evreplay.replay.state), whose
+status the execution status change events keep up to date (evreplay.replay.outcomes): a listing
 costs one Query per page, applies `status=` before paging, and answers the same once Step Functions
 has forgotten an execution; GET of a forgotten execution answers its last known status."""
 
@@ -11,10 +11,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from evreplay import clients
+from evreplay.core import clients
 from evreplay.handlers import replay_api, replay_tasks
-from evreplay.replay_outcomes import record_status_change
-from evreplay.replay_workflow import continuation_name
+from evreplay.replay.outcomes import record_status_change
+from evreplay.replay.workflow import continuation_name
 
 from tests.functional.replay.conftest import WINDOW, Workflow, event
 

@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from evreplay import replay_fanout
+from evreplay.replay import fanout as replay_fanout
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 

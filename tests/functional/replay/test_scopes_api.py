@@ -11,8 +11,8 @@ from typing import Any
 
 import botocore.exceptions
 import pytest
-from evreplay import clients
-from evreplay.replay_fanout import STEPS_ROWS
+from evreplay.core import clients
+from evreplay.replay.fanout import STEPS_ROWS
 
 from tests.functional.replay.conftest import WINDOW, Workflow, event
 

@@ -1,0 +1,1 @@
+"""Shared foundations: settings, clients, errors, times, ids, cursors, observability, idempotency, schemas."""

@@ -1,0 +1,1 @@
+"""Ingest: validate an arrival, store it, index it, answer retries idempotently."""

@@ -1,0 +1,1 @@
+"""Investigation reads over the index: event rows, lag, volume, gaps, duplicates."""

@@ -1,0 +1,1 @@
+"""The demo processor: aggregates folded from replay messages, and their diffs."""

@@ -1,0 +1,1 @@
+"""Reconcile the index with the raw store, and the reconcile workflow's steps."""

@@ -1,0 +1,229 @@
+"""Entity-list and stream replays (docs/design.md §4.11) on the replay state machine's Distributed Map.
+
+Three tasks, state in and state out (statemachines/replay.asl.json):
+
+- `ReplayPlanner.run` (PlanReplay): counts the selection per entity - a Select=COUNT Query per listed
+  entity, or the stream index (`StreamByDay`) for a whole stream - with every filter and the replay's
+  `as_of`; above `limit` it says so (`too_large`, and the ASL fails the execution `ReplayTooLarge`);
+  otherwise it writes the plan to S3: a JSON array of pre-batched work items (moto, like any reader,
+  gets no `ItemBatcher` from us), each `{"entities": [[entity_id, seq_base, count], ...]}` - many small
+  entities together, a large one alone - in entity_id order. Entity `i` owns seqs
+  `seq_base + 1 .. seq_base + count`, so `seq` is unique in the replay and increases within each
+  entity whatever order the workers run in.
+- `EntitiesWorker.run` (ReplayEntities, one work item's child execution): the one-entity page logic
+  (`ReplayPager.page`: same order, same exact dedup, per (entity_id, event_id)) over the item's
+  entities, a bounded number of rows per step; the child loops until its item is done. Before each
+  step, and again before its one send (the step's small entities' messages go together, 10 per
+  SendMessageBatch), it reads the replay's cancel mark. After each step it overwrites the item's
+  counters in the state table: progress for GET /replays/{id}, and the totals of the result.
+- `summarize` (SummarizeReplay): the result from every item's counters. moto's Distributed Map ignores
+  ToleratedFailure* (a parent may SUCCEED over failed children), and on AWS a cancelled worker ends
+  quietly: either way an item that did not finish fails the replay with `ReplayIncomplete`.
+
+Neither the state nor any execution's history grows with the fleet: the plan is in S3, the Map writes
+its results to S3 (ResultWriter), counters are in DynamoDB, and each child handles one item.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+from evreplay.core.errors import AWS_CALL_ERRORS, ReplayIncomplete, ReplayPlanStale, StorageUnavailable, aws_error_code
+from evreplay.core.observability import logger
+from evreplay.replay.queue import ReplayMessage
+from evreplay.replay.request import ENTITIES, ReplayRequest
+from evreplay.replay.state import ReplayStateStore
+from evreplay.replay.workflow import Progress, ReplayPager
+from evreplay.store.index import EventIndex
+
+ITEM_ROWS = 2000  # occurrences a work item aims at: one entity at least, ITEM_ENTITIES at most
+ITEM_ENTITIES = 500
+STEPS_ROWS = 5  # a ReplayEntities step reads about this many pages of rows, then the child loops
+TOP_ENTITIES = 20
+_COUNTERS = ("scanned", "duplicates_skipped", "enqueued", "pages")
+
+
+def count_selection(index: EventIndex, request: ReplayRequest, as_of: str) -> dict[str, int]:
+    """Matching occurrences per entity (entities with none left out)."""
+    counts: dict[str, int] = {}
+    if request.scope == ENTITIES:
+        for entity_id in request.entity_ids or []:
+            counts[entity_id] = index.count_window(
+                entity_id, request.start_time, request.end_time, as_of, request.source, request.event_types
+            )
+    else:
+        assert request.source is not None
+        for entity_id, event_type, ingest_time in index.stream_rows(
+            request.source, request.start_time, request.end_time
+        ):
+            if ingest_time <= as_of and (request.event_types is None or event_type in request.event_types):
+                counts[entity_id] = counts.get(entity_id, 0) + 1
+    return {entity_id: count for entity_id, count in counts.items() if count}
+
+
+def batch_plan(counts: dict[str, int], item_rows: int = ITEM_ROWS, item_entities: int = ITEM_ENTITIES) -> list[Any]:
+    """The work items: entities in entity_id order, each with its seq range, grouped into items."""
+    items: list[dict[str, Any]] = []
+    current: list[list[Any]] = []
+    rows = seq = 0
+    for entity_id in sorted(counts):
+        count = counts[entity_id]
+        if current and (rows + count > item_rows or len(current) >= item_entities):
+            items.append({"entities": current})
+            current, rows = [], 0
+        current.append([entity_id, seq, count])
+        rows += count
+        seq += count
+    if current:
+        items.append({"entities": current})
+    return items
+
+
+class PlanStore:
+    """Plans in the replay plan bucket, `plans/<replay_id>.json` (the Map's ItemReader reads them)."""
+
+    def __init__(self, s3_client: Any, bucket: str) -> None:
+        self._s3 = s3_client
+        self.bucket = bucket
+
+    def write(self, replay_id: str, items: list[Any]) -> str:
+        key = f"plans/{replay_id}.json"
+        try:
+            self._s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=json.dumps(items, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+                ContentType="application/json",
+            )
+        except AWS_CALL_ERRORS as exc:
+            raise StorageUnavailable(f"could not write the replay's plan ({aws_error_code(exc) or 'error'})") from exc
+        return key
+
+
+class ReplayPlanner:
+    """PlanReplay."""
+
+    def __init__(
+        self, index: EventIndex, store: ReplayStateStore, plans: PlanStore, max_concurrency: int, page_size: int
+    ) -> None:
+        self._index = index
+        self._store = store
+        self._plans = plans
+        self._max_concurrency = max_concurrency
+        self._item_rows = max(ITEM_ROWS, page_size)
+
+    def run(self, state: dict[str, Any]) -> dict[str, Any]:
+        replay_id: str = state["replay_id"]
+        request = ReplayRequest.from_dict(state["request"])
+        counts = count_selection(self._index, request, state["progress"]["as_of"])
+        occurrences = sum(counts.values())
+        too_large = occurrences > request.limit and not request.dry_run
+        items = [] if too_large else batch_plan(counts, self._item_rows)
+        top = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))[:TOP_ENTITIES]
+        plan = {
+            "bucket": self._plans.bucket,
+            "key": None if too_large else self._plans.write(replay_id, items),
+            "items": len(items),
+            "entities": len(counts),
+            "occurrences": occurrences,
+            "too_large": too_large,
+            "cause": f"matched {occurrences} occurrences; limit {request.limit}",
+            "max_concurrency": min(self._max_concurrency, request.max_concurrency or self._max_concurrency),
+            "top_entities": [{"entity_id": entity_id, "occurrences": count} for entity_id, count in top],
+        }
+        if not too_large:
+            self._store.record_plan(replay_id, len(counts), len(items))
+        logger.info("replay planned", extra={"replay_id": replay_id, "plan": {**plan, "top_entities": None}})
+        return {**state, "plan": plan}
+
+
+class EntitiesWorker:
+    """ReplayEntities: one step of one work item."""
+
+    def __init__(self, pager: ReplayPager, store: ReplayStateStore) -> None:
+        self._pager = pager
+        self._store = store
+        self._rows_per_step = STEPS_ROWS * pager.page_size
+
+    def run(self, state: dict[str, Any]) -> dict[str, Any]:
+        replay_id: str = state["replay_id"]
+        item: int = state["item"]
+        entities: list[list[Any]] = state["entities"]
+        request = ReplayRequest.from_dict(state["request"])
+        position: dict[str, Any] = state.get("position") or {"entity": 0, "progress": None}
+        totals: dict[str, int] = state.get("totals") or {**dict.fromkeys(_COUNTERS, 0), "entities_done": 0}
+        preview: list[dict[str, Any]] = state.get("preview") or []
+        rows_read = 0
+        cancelled = self._store.cancelled(replay_id)
+        outbox: list[ReplayMessage] = []
+        while not cancelled and position["entity"] < len(entities) and rows_read < self._rows_per_step:
+            entity_id, seq_base, count = entities[position["entity"]]
+            before = (
+                Progress.from_dict(position["progress"]) if position["progress"] else Progress(as_of=state["as_of"])
+            )
+            # The entity's seq range is its cap: a message past it would take another entity's seq.
+            one = replace(request, entity_id=entity_id, entity_ids=None, limit=count)
+            after = self._pager.page(replay_id, f"{replay_id}#{entity_id}", one, before, seq_base, outbox)
+            rows_read += after.last_page["rows_read"]
+            totals = {
+                **totals,
+                **{name: totals[name] + getattr(after, name) - getattr(before, name) for name in _COUNTERS},
+            }
+            if item == 0 and position["entity"] == 0:
+                preview = after.preview
+            if not after.done:
+                position = {"entity": position["entity"], "progress": after.as_dict()}
+                continue
+            if after.truncated:
+                raise ReplayPlanStale(
+                    f"entity {entity_id!r} has more than the {count} matching occurrences planned for it "
+                    "(rows reached the stream index after the plan); replay again"
+                )
+            totals["entities_done"] += 1
+            position = {"entity": position["entity"] + 1, "progress": None}
+        # One send for the step's pages (a retried step repeats the same messages: claims are idempotent
+        # and seqs follow from the state it started from); not after a cancel that came meanwhile.
+        if outbox and not (cancelled := cancelled or self._store.cancelled(replay_id)):
+            self._pager.send(outbox)
+        done = cancelled or position["entity"] >= len(entities)
+        finished = done and not cancelled
+        self._store.record_item(
+            replay_id,
+            item,
+            {**totals, "entities": len(entities), "done": finished, "cancelled": cancelled, "preview": preview},
+        )
+        out = {**state, "position": position, "totals": totals, "preview": preview, "done": done}
+        logger.info(
+            "replay work item step", extra={"replay_id": replay_id, "item": item, "totals": totals, "done": done}
+        )
+        return out
+
+
+def summarize(store: ReplayStateStore, state: dict[str, Any]) -> dict[str, Any]:
+    """SummarizeReplay: the execution's output, or ReplayIncomplete when an item did not finish."""
+    replay_id: str = state["replay_id"]
+    request = state["request"]
+    plan = state["plan"]
+    _, items = store.work(replay_id)
+    finished = [item for item in items if item.get("done")]
+    totals = {name: sum(int(item[name]) for item in items) for name in _COUNTERS}
+    if len(finished) < plan["items"]:
+        raise ReplayIncomplete(
+            f"{plan['items'] - len(finished)} of {plan['items']} work items did not finish (a worker failed "
+            f"or the replay was cancelled); {totals['enqueued']} messages were sent"
+        )
+    out: dict[str, Any] = {
+        "replay_id": replay_id,
+        **{name: totals[name] for name in ("scanned", "duplicates_skipped", "enqueued")},
+        "truncated": False,  # a guard, not a cut: above the limit nothing is sent at all
+        "pages": totals["pages"],
+        "entities": plan["entities"],
+        "occurrences": plan["occurrences"],
+        "request": request,
+    }
+    if request.get("dry_run"):
+        out["top_entities"] = plan["top_entities"]
+        out["preview"] = items[0].get("preview", []) if items else []
+    return out

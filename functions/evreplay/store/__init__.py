@@ -1,0 +1,1 @@
+"""The stores: the DynamoDB event index and the immutable S3 raw store."""

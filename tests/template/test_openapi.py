@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 from evreplay.core import schemas
-from evreplay.local import openapi
+from evreplay.http import openapi
 from evreplay.local.template import project_root
 from openapi_spec_validator import validate
 

@@ -38,7 +38,7 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 from evreplay.core import clients
 from evreplay.processor import aggregates
-from evreplay.replay import queue as replay_queue
+from evreplay.replay import senders as replay_senders
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 
 # evreplay.core.clients: standard retry mode, max_attempts=8 retries, so 9 attempts per call.
@@ -325,7 +325,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retry waits shortened (the waits are real in moto and botocore); the retry logic is untouched."""
     monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda seconds: None))
     monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.001)
-    monkeypatch.setattr(replay_queue, "FAILED_ENTRY_BACKOFF_SECONDS", 0.001)
+    monkeypatch.setattr(replay_senders, "FAILED_ENTRY_BACKOFF_SECONDS", 0.001)
     # the processor's jittered wait between attempts of a cancelled aggregates transaction
     monkeypatch.setattr(aggregates, "random", SimpleNamespace(uniform=lambda low, high: 0.0))
 
@@ -377,3 +377,48 @@ class FailEntries:
         events.register("before-parameter-build.sqs.SendMessageBatch", self.choose)
         events.register_first("before-send.sqs.SendMessageBatch", self.answer_all_failed)
         events.register("after-call.sqs.SendMessageBatch", self.report)
+
+
+class FailPutEvents:
+    """Makes EventBridge answer some PutEvents entries with an ErrorCode (and not deliver them), as it
+    may. A call whose every entry fails is answered without reaching moto (PutEvents refuses no entries)."""
+
+    def __init__(self, should_fail: Callable[[int, int], bool]) -> None:
+        self.should_fail = should_fail  # (seq, attempt for that seq) -> bool
+        self.attempts: dict[int, int] = {}
+        self.failing: list[int] = []  # positions in the call's entries
+        self.reported = 0
+
+    def choose(self, params: dict[str, Any], **_: Any) -> None:
+        self.failing = []
+        for position, entry in enumerate(params["Entries"]):
+            seq = int(json.loads(entry["Detail"]).get("seq") or json.loads(entry["Detail"])["replay"]["seq"])
+            self.attempts[seq] = attempt = self.attempts.get(seq, 0) + 1
+            if self.should_fail(seq, attempt):
+                self.failing.append(position)
+        if len(self.failing) < len(params["Entries"]):
+            params["Entries"] = [e for i, e in enumerate(params["Entries"]) if i not in self.failing]
+
+    def answer_all_failed(self, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
+        if not self.failing or len(self.failing) < len(json.loads(params["body"])["Entries"]):
+            return None
+        failed = [{"ErrorCode": "InternalFailure", "ErrorMessage": "injected"} for _ in self.failing]
+        self.reported += len(self.failing)
+        self.failing = []
+        return SimpleNamespace(status_code=200, headers={}), {"FailedEntryCount": len(failed), "Entries": failed}
+
+    def report(self, parsed: dict[str, Any], **_: Any) -> None:
+        entries = list(parsed.get("Entries") or [])
+        for position in self.failing:  # ascending: each lands where its entry was
+            entries.insert(position, {"ErrorCode": "InternalFailure", "ErrorMessage": "injected"})
+        parsed["Entries"] = entries
+        parsed["FailedEntryCount"] = int(parsed.get("FailedEntryCount") or 0) + len(self.failing)
+        self.reported += len(self.failing)
+        self.failing = []
+
+    def install(self) -> None:
+        """On the sending functions' EventBridge client (evreplay.core.clients, fresh for each test)."""
+        events = clients.events().meta.events
+        events.register("before-parameter-build.events.PutEvents", self.choose)
+        events.register_first("before-call.events.PutEvents", self.answer_all_failed)
+        events.register("after-call.events.PutEvents", self.report)

@@ -58,12 +58,12 @@ def test_unknown_fields_list_what_the_caller_may_send_never_the_internal_ones() 
         parse_api_request({**GOOD, "window": "today"}, 100_000)
 
     assert console.message == (
-        "window: unknown field; allowed: dry_run, end_time, entity_id, entity_ids, event_types, include_duplicates, "
-        "limit, max_concurrency, requested_by, source, start_time"
+        "window: unknown field; allowed: destination, dry_run, end_time, entity_id, entity_ids, event_types, format, "
+        "include_duplicates, limit, max_concurrency, max_events_per_second, requested_by, source, start_time"
     )
     assert api.value.message == (
-        "window: unknown field; allowed: dry_run, end_time, entity_id, entity_ids, event_types, include_duplicates, "
-        "limit, max_concurrency, source, start_time"
+        "window: unknown field; allowed: destination, dry_run, end_time, entity_id, entity_ids, event_types, format, "
+        "include_duplicates, limit, max_concurrency, max_events_per_second, source, start_time"
     )
 
 

@@ -68,7 +68,14 @@ def test_the_loop_is_one_task_and_one_choice_per_page():
 
     assert states["ReplayPage"]["Next"] == "MorePages?"
     assert states["MorePages?"]["Default"] == "ReplayPage"
-    assert {choice["Next"] for choice in states["MorePages?"]["Choices"]} == {"ReplayFinished", "ContinueAsNew"}
+    assert {choice["Next"] for choice in states["MorePages?"]["Choices"]} == {
+        "ReplayFinished",
+        "ContinueAsNew",
+        "PaceWait",
+    }
+    # Pacing is a Wait the history shows, then the next page (docs/design.md §4.13).
+    assert states["PaceWait"] == {**states["PaceWait"], "Type": "Wait", "Next": "ReplayPage"}
+    assert states["PaceWait"]["SecondsPath"] == "$.progress.wait_seconds"
     one_entity = {"ValidateRequest", "Scope?", "ReplayPage", "MorePages?", "ContinueAsNew"}
     assert not any(states[name]["Type"] in ("Map", "Parallel") for name in one_entity)
 

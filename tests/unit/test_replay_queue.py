@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from evreplay.core.errors import SqsSendFailed
-from evreplay.replay.queue import ReplayMessage, ReplayQueue
+from evreplay.replay.queue import ReplayMessage
+from evreplay.replay.senders import ReplayQueue
 
 
 class FakeSqs:

@@ -40,6 +40,10 @@ def sqs() -> Any:
     return client("sqs")
 
 
+def events() -> Any:
+    return client("events")
+
+
 def stepfunctions() -> Any:
     return client("stepfunctions")
 

@@ -95,6 +95,12 @@ class SqsSendFailed(EvReplayError):
     code = "SqsSendFailed"
 
 
+class EventBridgeSendFailed(EvReplayError):
+    """PutEvents kept reporting entries as failed after retries (docs/design.md §4.12)."""
+
+    code = "EventBridgeSendFailed"
+
+
 class ReplayIncomplete(EvReplayError):
     """An entity-list or stream replay ended with work items that did not finish (a worker failed or
     was cancelled): the execution fails visibly rather than report a partial result as done."""

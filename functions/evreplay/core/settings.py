@@ -65,6 +65,9 @@ class Settings:
     max_scope_replay_limit: int
     replay_max_concurrency: int
     reconcile_bucket: str | None = None
+    replay_queue_arn: str | None = None
+    replay_destinations: str | None = None  # template parameter ReplayDestinations: name=arn,...
+    max_events_per_second: int = 10_000  # template parameter MaxReplayEventsPerSecond
     reconcile_state_machine_arn: str | None = None
     max_reconcile_days: int = 31
     reconcile_page_size: int = 1000
@@ -92,6 +95,9 @@ class Settings:
             max_scope_replay_limit=_positive_int(env, "MAX_SCOPE_REPLAY_LIMIT", 10_000_000),
             replay_max_concurrency=_positive_int(env, "REPLAY_MAX_CONCURRENCY", 40),
             reconcile_bucket=_optional(env, "RECONCILE_BUCKET"),
+            replay_queue_arn=_optional(env, "REPLAY_QUEUE_ARN"),
+            replay_destinations=_optional(env, "REPLAY_DESTINATIONS"),
+            max_events_per_second=_positive_int(env, "MAX_REPLAY_EVENTS_PER_SECOND", 10_000),
             reconcile_state_machine_arn=_optional(env, "RECONCILE_STATE_MACHINE_ARN"),
             max_reconcile_days=_positive_int(env, "MAX_RECONCILE_DAYS", 31),
             reconcile_page_size=min(_positive_int(env, "RECONCILE_PAGE_SIZE", 1000), 1000),

@@ -1,4 +1,5 @@
-"""The replay API: POST/GET/DELETE /replays, GET /replays/{id}/history, GET /events, GET /health."""
+"""The replay API: POST/GET/DELETE /replays, GET /replays/{id}/history, GET /destinations, GET /events,
+GET /health."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from evreplay.core.settings import get_settings
 from evreplay.http import query as query_params
 from evreplay.http.plumbing import answer_response, install_error_handlers, json_response, read_json_body, requested_by
 from evreplay.investigation.events import list_events, parse_event_query
+from evreplay.replay.destinations import parse_destinations
 from evreplay.replay.service import DEFAULT_LIST_LIMIT, ReplayService
 from evreplay.replay.state import ReplayStateStore
 from evreplay.store.index import EventIndex
@@ -37,6 +39,8 @@ service = ReplayService(
     max_limit=settings.max_replay_limit,
     max_scope_limit=settings.max_scope_replay_limit,
     max_concurrency=settings.replay_max_concurrency,
+    destinations=parse_destinations(settings.replay_destinations, settings.require("replay_queue_arn")),
+    max_events_per_second=settings.max_events_per_second,
 )
 
 
@@ -84,6 +88,12 @@ def get_replay_history(replay_id: str) -> Response:
 @tracer.capture_method
 def cancel_replay(replay_id: str) -> Response:
     return json_response(200, service.cancel(replay_id))
+
+
+@app.get("/destinations")
+@tracer.capture_method
+def list_destinations() -> Response:
+    return json_response(200, service.list_destinations())
 
 
 @app.get("/events")

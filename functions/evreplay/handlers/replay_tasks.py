@@ -20,12 +20,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from evreplay.core import clients
 from evreplay.core.observability import logger, metrics, tracer
 from evreplay.core.settings import Settings, get_settings
+from evreplay.replay.destinations import destination_names, parse_destinations
 from evreplay.replay.fanout import EntitiesWorker, PlanStore, ReplayPlanner, summarize
 from evreplay.replay.outcomes import record_status_change
-from evreplay.replay.queue import ReplayQueue
+from evreplay.replay.senders import Senders
 from evreplay.replay.state import ReplayStateStore
 from evreplay.replay.workflow import ReplayPager, start_replay
 from evreplay.store.index import EventIndex
+from evreplay.store.raw import RawStore
 
 
 @cache
@@ -37,11 +39,18 @@ def _store(settings: Settings) -> ReplayStateStore:
 
 @cache
 def _pager(settings: Settings) -> ReplayPager:
-    # Only the ReplayPage function is given the index and the queue (least privilege).
+    # Only the sending functions are given the index, the queue and the destinations (least privilege).
     return ReplayPager(
         index=EventIndex(clients.dynamodb(), settings.require("index_table")),
         store=_store(settings),
-        queue=ReplayQueue(clients.sqs(), settings.require("replay_queue_url")),
+        senders=Senders(
+            parse_destinations(settings.replay_destinations, None),
+            sqs_client=clients.sqs(),
+            default_queue_url=settings.require("replay_queue_url"),
+            events_client=clients.events,
+            # The event format reads stored events (the bucket is in each message).
+            raw=lambda: RawStore(clients.s3(), settings.raw_bucket or ""),
+        ),
         page_size=settings.replay_page_size,
         pages_per_execution=settings.replay_pages_per_execution,
     )
@@ -85,6 +94,8 @@ def validate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         store=_store(settings),
         max_scope_limit=settings.max_scope_replay_limit,
         max_concurrency=settings.replay_max_concurrency,
+        destinations=destination_names(settings.replay_destinations),
+        max_events_per_second=settings.max_events_per_second,
     )
 
 

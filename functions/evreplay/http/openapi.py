@@ -224,10 +224,35 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "items": obj({"entity_id": ENTITY_ID, "occurrences": COUNT}),
             },
             "preview": {"type": "array", "maxItems": 10, "items": {"type": "object"}},
+            "sent_as_pointer": COUNT,
+            "achieved_events_per_second": nullable({"type": "number", "minimum": 0}),
         },
-        optional=("entities", "occurrences", "top_entities", "preview"),
+        optional=(
+            "entities",
+            "occurrences",
+            "top_entities",
+            "preview",
+            "sent_as_pointer",
+            "achieved_events_per_second",
+        ),
         description="docs/design.md §4.7; entity lists and streams add entities and occurrences (the matched count), "
-        "dry runs entities, top_entities and preview (§4.11 rule 6).",
+        "dry runs entities, top_entities and preview (§4.11 rule 6); format event adds sent_as_pointer (§4.12), "
+        "max_events_per_second achieved_events_per_second (§4.13).",
+    ),
+    "DestinationList": obj(
+        {
+            "items": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "name": string(minLength=1, maxLength=64),
+                        "type": {"enum": ["sqs", "sqs-fifo", "eventbridge"]},
+                        "arn": string(),
+                    }
+                ),
+            }
+        },
+        description="docs/design.md §4.12: `default` (the built-in queue) first, then ReplayDestinations.",
     ),
     "Replay": replay_view(),
     "ReconcileStarted": obj(
@@ -602,8 +627,20 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             "start_time": TIME_RULE,
             "end_time": f"later than start_time; {TIME_RULE}",
             "limit": f"at most MaxReplayLimit (default {DEFAULTS['MaxReplayLimit']})",
+            "destination": "a name GET /destinations lists",
+            "max_events_per_second": "at most MaxReplayEventsPerSecond "
+            f"(default {DEFAULTS['MaxReplayEventsPerSecond']})",
             "body": STRICT_JSON_RULE,
         },
+    ),
+    ("GET", "/destinations"): Operation(
+        "listDestinations",
+        "replays",
+        "Where a replay may send (docs/design.md §4.12)",
+        description="The built-in queue, `default`, and the destinations the template parameter ReplayDestinations "
+        "declares; a replay request names one as `destination`.",
+        responses={200: ok("Every destination.", "DestinationList")},
+        errors=(503,),
     ),
     ("GET", "/replays"): Operation(
         "listReplays",

@@ -168,8 +168,8 @@ class Template:
             return any(self._evaluate(item) for item in arg)
         if key == "Condition":
             return self.condition(arg)
-        if key == "Ref":
-            return self.ref(arg)
+        if key in ("Ref", "Fn::Select", "Fn::Split", "Fn::Sub", "Fn::Join"):
+            return self.resolve(expression)
         raise TemplateError(f"{key} is not supported in a condition locally")
 
     def _chosen(self, value: Any) -> Any:
@@ -271,7 +271,7 @@ class Template:
 
     # ------------------------------------------------------------------ intrinsics
     def resolve(self, value: Any) -> Any:
-        """Resolve Ref, Fn::GetAtt, Fn::Sub and Fn::Join for the local account."""
+        """Resolve Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select and Fn::Split for the local account."""
         if isinstance(value, list):
             return [self.resolve(item) for item in value]
         if not isinstance(value, dict):
@@ -287,7 +287,13 @@ class Template:
                 return self._sub(arg)
             if key == "Fn::Join":
                 separator, items = arg
-                return separator.join(str(self.resolve(item)) for item in items)
+                return separator.join(str(self.resolve(item)) for item in self.resolve(items))
+            if key == "Fn::Split":
+                separator, text = arg
+                return str(self.resolve(text)).split(separator)
+            if key == "Fn::Select":
+                index, items = arg
+                return self.resolve(items)[int(self.resolve(index))]
             if key.startswith("Fn::"):
                 raise TemplateError(f"{key} is not supported locally")
         return {key: self.resolve(item) for key, item in value.items()}

@@ -27,6 +27,7 @@ its results to S3 (ResultWriter), counters are in DynamoDB, and each child handl
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -35,14 +36,21 @@ from evreplay.core.observability import logger
 from evreplay.replay.queue import ReplayMessage
 from evreplay.replay.request import ENTITIES, ReplayRequest
 from evreplay.replay.state import ReplayStateStore
-from evreplay.replay.workflow import Progress, ReplayPager
+from evreplay.replay.workflow import Pace, Progress, ReplayPager, achieved_rate
 from evreplay.store.index import EventIndex
 
 ITEM_ROWS = 2000  # occurrences a work item aims at: one entity at least, ITEM_ENTITIES at most
 ITEM_ENTITIES = 500
 STEPS_ROWS = 5  # a ReplayEntities step reads about this many pages of rows, then the child loops
 TOP_ENTITIES = 20
-_COUNTERS = ("scanned", "duplicates_skipped", "enqueued", "pages")
+_COUNTERS = ("scanned", "duplicates_skipped", "enqueued", "pages", "sent_as_pointer")
+
+
+def paced_workers(rate: int, max_concurrency: int) -> tuple[int, int]:
+    """(workers, each worker's rate) for a paced replay (docs/design.md §4.13): whole messages a second
+    per worker, so that workers x rate <= the requested rate, as close to it as the cap allows."""
+    per_worker = math.ceil(rate / max_concurrency)
+    return max(1, rate // per_worker), per_worker
 
 
 def count_selection(index: EventIndex, request: ReplayRequest, as_of: str) -> dict[str, int]:
@@ -122,6 +130,11 @@ class ReplayPlanner:
         too_large = occurrences > request.limit and not request.dry_run
         items = [] if too_large else batch_plan(counts, self._item_rows)
         top = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))[:TOP_ENTITIES]
+        concurrency = min(self._max_concurrency, request.max_concurrency or self._max_concurrency)
+        item_rate = None
+        if request.max_events_per_second:
+            # The rate is shared: each of at most `concurrency` workers at once paces its item to its part.
+            concurrency, item_rate = paced_workers(request.max_events_per_second, concurrency)
         plan = {
             "bucket": self._plans.bucket,
             "key": None if too_large else self._plans.write(replay_id, items),
@@ -130,7 +143,8 @@ class ReplayPlanner:
             "occurrences": occurrences,
             "too_large": too_large,
             "cause": f"matched {occurrences} occurrences; limit {request.limit}",
-            "max_concurrency": min(self._max_concurrency, request.max_concurrency or self._max_concurrency),
+            "max_concurrency": concurrency,
+            "item_rate": item_rate,
             "top_entities": [{"entity_id": entity_id, "occurrences": count} for entity_id, count in top],
         }
         if not too_large:
@@ -155,17 +169,22 @@ class EntitiesWorker:
         position: dict[str, Any] = state.get("position") or {"entity": 0, "progress": None}
         totals: dict[str, int] = state.get("totals") or {**dict.fromkeys(_COUNTERS, 0), "entities_done": 0}
         preview: list[dict[str, Any]] = state.get("preview") or []
+        item_rate = state.get("item_rate")
+        pace = Pace(int(item_rate), state.get("pace")) if item_rate else None
+        budget = min(self._rows_per_step, pace.quota) if pace else self._rows_per_step
         rows_read = 0
         cancelled = self._store.cancelled(replay_id)
         outbox: list[ReplayMessage] = []
-        while not cancelled and position["entity"] < len(entities) and rows_read < self._rows_per_step:
+        while not cancelled and position["entity"] < len(entities) and rows_read < budget:
             entity_id, seq_base, count = entities[position["entity"]]
             before = (
                 Progress.from_dict(position["progress"]) if position["progress"] else Progress(as_of=state["as_of"])
             )
             # The entity's seq range is its cap: a message past it would take another entity's seq.
             one = replace(request, entity_id=entity_id, entity_ids=None, limit=count)
-            after = self._pager.page(replay_id, f"{replay_id}#{entity_id}", one, before, seq_base, outbox)
+            after = self._pager.page(
+                replay_id, f"{replay_id}#{entity_id}", one, before, seq_base, outbox, max_rows=budget - rows_read
+            )
             rows_read += after.last_page["rows_read"]
             totals = {
                 **totals,
@@ -186,15 +205,29 @@ class EntitiesWorker:
         # One send for the step's pages (a retried step repeats the same messages: claims are idempotent
         # and seqs follow from the state it started from); not after a cancel that came meanwhile.
         if outbox and not (cancelled := cancelled or self._store.cancelled(replay_id)):
-            self._pager.send(outbox)
+            started = self._pager.clock()
+            report = self._pager.send(outbox, request)
+            totals["sent_as_pointer"] = totals.get("sent_as_pointer", 0) + report.sent_as_pointer
+            if pace is not None:
+                pace.spent(len(outbox), started)
         done = cancelled or position["entity"] >= len(entities)
         finished = done and not cancelled
+        sending = {"first": pace.state["first"], "last": pace.state["last"]} if pace else {}
         self._store.record_item(
             replay_id,
             item,
-            {**totals, "entities": len(entities), "done": finished, "cancelled": cancelled, "preview": preview},
+            {
+                **totals,
+                **sending,
+                "entities": len(entities),
+                "done": finished,
+                "cancelled": cancelled,
+                "preview": preview,
+            },
         )
         out = {**state, "position": position, "totals": totals, "preview": preview, "done": done}
+        if pace is not None:
+            out.update(pace=pace.state, wait_seconds=0 if done else pace.wait_seconds(self._rows_per_step))
         logger.info(
             "replay work item step", extra={"replay_id": replay_id, "item": item, "totals": totals, "done": done}
         )
@@ -208,7 +241,7 @@ def summarize(store: ReplayStateStore, state: dict[str, Any]) -> dict[str, Any]:
     plan = state["plan"]
     _, items = store.work(replay_id)
     finished = [item for item in items if item.get("done")]
-    totals = {name: sum(int(item[name]) for item in items) for name in _COUNTERS}
+    totals = {name: sum(int(item.get(name, 0)) for item in items) for name in _COUNTERS}
     if len(finished) < plan["items"]:
         raise ReplayIncomplete(
             f"{plan['items'] - len(finished)} of {plan['items']} work items did not finish (a worker failed "
@@ -221,8 +254,15 @@ def summarize(store: ReplayStateStore, state: dict[str, Any]) -> dict[str, Any]:
         "pages": totals["pages"],
         "entities": plan["entities"],
         "occurrences": plan["occurrences"],
+        "sent_as_pointer": totals["sent_as_pointer"],
         "request": request,
     }
+    if request.get("max_events_per_second"):
+        firsts = [float(item["first"]) for item in items if item.get("first") is not None]
+        lasts = [float(item["last"]) for item in items if item.get("last") is not None]
+        out["achieved_events_per_second"] = achieved_rate(
+            totals["enqueued"], min(firsts, default=None), max(lasts, default=None)
+        )
     if request.get("dry_run"):
         out["top_entities"] = plan["top_entities"]
         out["preview"] = items[0].get("preview", []) if items else []

@@ -24,16 +24,21 @@ ENDED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 RESULT_FIELDS = ("scanned", "duplicates_skipped", "enqueued", "truncated", "pages")
 SCOPE_RESULT_FIELDS = ("entities", "occurrences")  # entity lists and streams (docs/design.md §4.11 rule 6)
 DRY_RUN_RESULT_FIELDS = ("entities", "top_entities", "preview")  # dry runs of every scope
+EVENT_FORMAT_RESULT_FIELDS = ("sent_as_pointer",)  # format "event" (docs/design.md §4.12)
+PACED_RESULT_FIELDS = ("achieved_events_per_second",)  # max_events_per_second (§4.13)
 
 
 def result_of(output: Any) -> dict[str, Any]:
-    """The result a finished execution's output holds (docs/design.md §4.7, §4.11 rule 6)."""
+    """The result a finished execution's output holds (docs/design.md §4.7, §4.11 rule 6, §4.12, §4.13)."""
     produced = output if isinstance(output, dict) else {}
     given = produced.get("request")
     request: dict[str, Any] = given if isinstance(given, dict) else {}
     result = {name: produced.get(name) for name in RESULT_FIELDS}
-    extra = (() if "entity_id" in request else SCOPE_RESULT_FIELDS) + (
-        DRY_RUN_RESULT_FIELDS if request.get("dry_run") else ()
+    extra = (
+        (() if "entity_id" in request else SCOPE_RESULT_FIELDS)
+        + (DRY_RUN_RESULT_FIELDS if request.get("dry_run") else ())
+        + (EVENT_FORMAT_RESULT_FIELDS if request.get("format") == "event" else ())
+        + (PACED_RESULT_FIELDS if request.get("max_events_per_second") else ())
     )
     result.update({name: produced[name] for name in extra if name in produced})
     return result

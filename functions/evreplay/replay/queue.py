@@ -1,25 +1,12 @@
-"""Sending replay messages: SendMessageBatch, 10 entries per call (docs/design.md §4.6, §4.8).
-
-botocore's standard retry mode already retries throttling and transient errors of a whole call.
-What it cannot see is a successful call that reports some entries `Failed`: those entries (and only
-those) are sent again, with backoff, a few times; if they keep failing the page fails with
-`SqsSendFailed`, which the state machine retries as a whole page. A resent page repeats the same
-(replay_id, seq) pairs, which the processor deduplicates.
+"""A replay message (docs/design.md §4.6) and what sending a step's messages cost. The senders, one per
+destination type with the one batch loop they share, are in evreplay.replay.senders; a resent page
+repeats the same (replay_id, seq) pairs, which the processor deduplicates.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from evreplay.core.errors import AWS_CALL_ERRORS, SqsSendFailed, aws_error_code
-
-BATCH_SIZE = 10
-FAILED_ENTRY_ATTEMPTS = 5
-FAILED_ENTRY_BACKOFF_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -33,6 +20,7 @@ class ReplayMessage:
     event_time: str
     s3_bucket: str
     s3_key: str
+    event_type: str = ""  # not in the body: EventBridge's DetailType
 
     def body(self) -> str:
         return json.dumps(
@@ -52,55 +40,6 @@ class ReplayMessage:
 
 @dataclass
 class SendReport:
-    calls: int = 0  # SendMessageBatch calls made
-    resent_entries: int = 0  # entries sent again after SQS reported them Failed
-
-
-class ReplayQueue:
-    def __init__(
-        self,
-        sqs_client: Any,
-        queue_url: str,
-        attempts: int = FAILED_ENTRY_ATTEMPTS,
-        backoff_seconds: float | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._sqs = sqs_client
-        self.queue_url = queue_url
-        self._attempts = attempts
-        self._backoff = backoff_seconds
-        self._sleep = sleep
-
-    @property
-    def backoff_seconds(self) -> float:
-        return FAILED_ENTRY_BACKOFF_SECONDS if self._backoff is None else self._backoff
-
-    def send(self, messages: Sequence[ReplayMessage]) -> SendReport:
-        report = SendReport()
-        for start in range(0, len(messages), BATCH_SIZE):
-            entries = [{"Id": str(m.seq), "MessageBody": m.body()} for m in messages[start : start + BATCH_SIZE]]
-            self._send_batch(entries, report)
-        return report
-
-    def _send_batch(self, entries: list[dict[str, str]], report: SendReport) -> None:
-        pending = entries
-        failures: list[dict[str, Any]] = []
-        for attempt in range(self._attempts):
-            if attempt:
-                self._sleep(self.backoff_seconds * 2 ** (attempt - 1))
-                report.resent_entries += len(pending)
-            try:
-                response = self._sqs.send_message_batch(QueueUrl=self.queue_url, Entries=pending)
-            except AWS_CALL_ERRORS as exc:
-                raise SqsSendFailed(f"SendMessageBatch failed ({aws_error_code(exc) or 'error'})") from exc
-            report.calls += 1
-            failures = list(response.get("Failed") or [])
-            if not failures:
-                return
-            failed_ids = {failure["Id"] for failure in failures}
-            pending = [entry for entry in pending if entry["Id"] in failed_ids]
-        codes = sorted({str(failure.get("Code")) for failure in failures})
-        raise SqsSendFailed(
-            f"{len(pending)} message(s) still reported Failed after {self._attempts} attempts "
-            f"(seq {', '.join(entry['Id'] for entry in pending)}; codes {', '.join(codes)})"
-        )
+    calls: int = 0  # SendMessageBatch / PutEvents calls made
+    resent_entries: int = 0  # entries sent again after the destination reported them failed
+    sent_as_pointer: int = 0  # event-format messages too large for the destination, sent as pointers

@@ -10,6 +10,7 @@ template's. Every failure is an `InvalidReplayRequest` naming the field.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,9 @@ class ReplayRequest:
     source: str | None = None
     event_types: list[str] | None = None
     max_concurrency: int | None = None
+    destination: str | None = None  # docs/design.md §4.12; None: the built-in queue
+    format: str | None = None  # pointer (None) or event
+    max_events_per_second: int | None = None  # §4.13; None: as fast as the destination takes them
 
     @property
     def scope(self) -> str:
@@ -65,7 +69,15 @@ class ReplayRequest:
             limit=self.limit,
             dry_run=self.dry_run,
         )
-        for name in ("entity_ids", "source", "event_types", "max_concurrency"):
+        for name in (
+            "entity_ids",
+            "source",
+            "event_types",
+            "max_concurrency",
+            "destination",
+            "format",
+            "max_events_per_second",
+        ):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -113,12 +125,15 @@ def parse_replay_request(
     *,
     max_scope_limit: int | None = DEFAULT_MAX_SCOPE_LIMIT,
     max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY,
+    destinations: Collection[str] | None = None,
+    max_events_per_second: int | None = None,
 ) -> ReplayRequest:
     """Validate an execution input / request body; raise InvalidReplayRequest naming the field
     (`root` names the whole value: "body" for the API, "input" for an execution; `hidden` fields are
     not offered to this caller as allowed). `max_limit` bounds
     a one-entity replay, `max_scope_limit` an entity-list or stream replay; None skips a bound (to read
-    back a request checked before under settings this caller does not know)."""
+    back a request checked before under settings this caller does not know), and likewise
+    `destinations` (the names a replay may send to) and `max_events_per_second` (the template's cap)."""
     schemas.check(schemas.REPLAY_REQUEST, body, root=root, hidden=hidden, error_class=InvalidReplayRequest)
     _check_scope(body)
     start_time = _time(body, "start_time")
@@ -138,6 +153,17 @@ def parse_replay_request(
     concurrency = body.get("max_concurrency")
     if concurrency is not None and max_concurrency is not None and concurrency > max_concurrency:
         raise InvalidReplayRequest(f"must be at most {max_concurrency} (ReplayMaxConcurrency)", field="max_concurrency")
+    destination = body.get("destination")
+    if destination is not None and destinations is not None and destination not in destinations:
+        raise InvalidReplayRequest(
+            f"unknown destination {destination!r}; GET /destinations lists them ({', '.join(sorted(destinations))})",
+            field="destination",
+        )
+    rate = body.get("max_events_per_second")
+    if rate is not None and max_events_per_second is not None and rate > max_events_per_second:
+        raise InvalidReplayRequest(
+            f"must be at most {max_events_per_second} (MaxReplayEventsPerSecond)", field="max_events_per_second"
+        )
     return ReplayRequest(
         entity_id=body.get("entity_id"),
         start_time=start_time,
@@ -150,6 +176,9 @@ def parse_replay_request(
         source=body.get("source"),
         event_types=list(body["event_types"]) if "event_types" in body else None,
         max_concurrency=int(concurrency) if concurrency is not None else None,
+        destination=destination,
+        format=body.get("format"),
+        max_events_per_second=int(rate) if rate is not None else None,
     )
 
 
@@ -159,6 +188,8 @@ def parse_api_request(
     *,
     max_scope_limit: int = DEFAULT_MAX_SCOPE_LIMIT,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    destinations: Collection[str] | None = None,
+    max_events_per_second: int | None = None,
 ) -> ReplayRequest:
     """POST /replays: the same rules, and no field the system sets itself."""
     if isinstance(body, dict):
@@ -166,7 +197,13 @@ def parse_api_request(
             if name in body:
                 raise InvalidReplayRequest("is set by evreplay, not by the caller; leave it out", field=name)
     return parse_replay_request(
-        body, max_limit, hidden=API_FORBIDDEN_FIELDS, max_scope_limit=max_scope_limit, max_concurrency=max_concurrency
+        body,
+        max_limit,
+        hidden=API_FORBIDDEN_FIELDS,
+        max_scope_limit=max_scope_limit,
+        max_concurrency=max_concurrency,
+        destinations=destinations,
+        max_events_per_second=max_events_per_second,
     )
 
 

@@ -39,6 +39,7 @@ from evreplay.core.event_ids import canonical_json
 from evreplay.core.idempotency import IN_PROGRESS_SECONDS, IdempotentCall
 from evreplay.core.observability import logger
 from evreplay.core.times import format_utc
+from evreplay.replay.destinations import Destination
 from evreplay.replay.outcomes import result_of
 from evreplay.replay.request import (
     DEFAULT_MAX_CONCURRENCY,
@@ -104,7 +105,11 @@ class ReplayService:
         new_replay_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         max_scope_limit: int = DEFAULT_MAX_SCOPE_LIMIT,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        destinations: dict[str, Destination] | None = None,
+        max_events_per_second: int | None = None,
     ) -> None:
+        self.destinations = destinations or {}
+        self._max_events_per_second = max_events_per_second
         self._max_scope_limit = max_scope_limit
         self._max_concurrency = max_concurrency
         self._sfn = stepfunctions_client
@@ -127,11 +132,20 @@ class ReplayService:
             status_code=202,
         )
 
+    def list_destinations(self) -> dict[str, Any]:
+        """GET /destinations: what a replay may send to, `default` (the built-in queue) first."""
+        return {"items": [destination.as_dict() for destination in self.destinations.values()]}
+
     # ------------------------------------------------------------------ start
     def start(self, body: Any, requested_by: dict[str, Any], idempotency_key: str | None = None) -> Answer:
         """POST /replays: validate, start the execution; the 202 answer. Same key and body: same replay."""
         request = parse_api_request(
-            body, self._max_limit, max_scope_limit=self._max_scope_limit, max_concurrency=self._max_concurrency
+            body,
+            self._max_limit,
+            max_scope_limit=self._max_scope_limit,
+            max_concurrency=self._max_concurrency,
+            destinations=self.destinations,
+            max_events_per_second=self._max_events_per_second,
         )
         if idempotency_key is None:
             return self._start(request, requested_by, self._new_replay_id())

@@ -17,7 +17,11 @@ plus `next_execution` {"name", "input"} when the page says to continue in a new 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field, replace
+import json
+import math
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -26,7 +30,7 @@ from evreplay.core.errors import InvalidReplayRequest
 from evreplay.core.observability import logger, metrics
 from evreplay.core.times import InvalidTimestamp, normalize
 from evreplay.replay.plan import BATCH_SIZE, PagePlan, plan_page
-from evreplay.replay.queue import ReplayMessage, ReplayQueue, SendReport
+from evreplay.replay.queue import ReplayMessage, SendReport
 from evreplay.replay.request import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_SCOPE_LIMIT,
@@ -34,6 +38,7 @@ from evreplay.replay.request import (
     ReplayRequest,
     parse_replay_request,
 )
+from evreplay.replay.senders import Senders
 from evreplay.replay.state import ReplayRecord, ReplayStateStore
 from evreplay.store.index import DUPLICATE, EventIndex, IndexRow, entity_pk
 
@@ -62,13 +67,60 @@ class Progress:
     entities: int = 0
     top_entities: list[dict[str, Any]] = field(default_factory=list)
     preview: list[dict[str, Any]] = field(default_factory=list)
+    sent_as_pointer: int = 0  # docs/design.md §4.12: event-format messages too large, sent as pointers
+    pace: dict[str, Any] | None = None  # §4.13: the token bucket of a paced replay (Pace)
+    wait_seconds: int = 0  # §4.13: the PaceWait state waits this long before the next page
+    achieved_events_per_second: float | None = None  # §4.13: once a paced replay is done
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Progress:
         return cls(**data)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+class Pace:
+    """Pacing (docs/design.md §4.13) as a token bucket of `rate` tokens a second holding at most `rate`:
+    a step sends at most the tokens it finds, so any 10 seconds carry at most 10 s of refill plus one
+    full bucket, 1.1x the rate. Between steps the workflow's PaceWait state waits (whole seconds, shown
+    in the history) until the bucket holds a step's worth again. The bucket travels in the state:
+    {"tokens", "at" (epoch seconds), "first" and "last" (when sending began and last ended)}."""
+
+    def __init__(self, rate: int, state: dict[str, Any] | None, clock: Callable[[], float] = time.time) -> None:
+        self.rate = rate
+        self._clock = clock
+        fresh: dict[str, Any] = {"tokens": float(rate), "at": clock(), "first": None, "last": None}
+        self.state: dict[str, Any] = dict(state) if state else fresh
+        now = clock()
+        elapsed = max(0.0, now - float(self.state["at"]))
+        self.state["tokens"] = min(float(rate), float(self.state["tokens"]) + rate * elapsed)
+        self.state["at"] = now
+
+    @property
+    def quota(self) -> int:
+        """Messages this step may send (at least one, or a replay at a rate below 1/s would never move)."""
+        return max(1, math.floor(self.state["tokens"] + 1e-9))
+
+    def spent(self, messages: int, started: float) -> None:
+        if messages:
+            self.state["tokens"] = float(self.state["tokens"]) - messages
+            self.state["first"] = self.state["first"] if self.state["first"] is not None else started
+            self.state["last"] = self._clock()
+
+    def wait_seconds(self, step: int) -> int:
+        """Whole seconds until the bucket holds `step` tokens (a full bucket at most)."""
+        now = self._clock()
+        tokens = min(float(self.rate), float(self.state["tokens"]) + self.rate * max(0.0, now - self.state["at"]))
+        deficit = min(step, self.rate) - tokens
+        return max(0, math.ceil(deficit / self.rate - 1e-9)) if deficit > 0 else 0
+
+
+def achieved_rate(enqueued: int, first: float | None, last: float | None) -> float | None:
+    """Messages a second over the span from the first send to the end of the last (None: one instant)."""
+    if first is None or last is None or last <= first:
+        return None
+    return round(enqueued / (last - first), 3)
 
 
 def continuation_name(replay_id: str, generation: int) -> str:
@@ -89,13 +141,21 @@ def start_replay(
     store: ReplayStateStore,
     max_scope_limit: int = DEFAULT_MAX_SCOPE_LIMIT,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    destinations: Collection[str] | None = None,
+    max_events_per_second: int | None = None,
 ) -> dict[str, Any]:
     """ValidateRequest: the first state of an execution, or InvalidReplayRequest naming the field.
     `scope` in the state says which way the workflow goes: the page loop for one entity, the
     Distributed Map for an entity list or a stream."""
     # An InvalidReplayRequest's message ("<field>: ...") becomes the execution's cause.
     request = parse_replay_request(
-        execution_input, max_limit, root="input", max_scope_limit=max_scope_limit, max_concurrency=max_concurrency
+        execution_input,
+        max_limit,
+        root="input",
+        max_scope_limit=max_scope_limit,
+        max_concurrency=max_concurrency,
+        destinations=destinations,
+        max_events_per_second=max_events_per_second,
     )
     continuation = execution_input.get("continuation")
     if continuation is not None and request.scope != ENTITY:
@@ -130,6 +190,8 @@ def start_replay(
             enqueued=continuation["enqueued"],
             pages=continuation["pages"],
             preview=continuation.get("preview", []),
+            sent_as_pointer=continuation.get("sent_as_pointer", 0),
+            pace=continuation.get("pace"),
         )
     logger.info(
         "replay execution started",
@@ -176,20 +238,30 @@ class ReplayPager:
         self,
         index: EventIndex,
         store: ReplayStateStore,
-        queue: ReplayQueue,
+        senders: Senders,
         page_size: int,
         pages_per_execution: int,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._index = index
         self._store = store
-        self._queue = queue
+        self._senders = senders
+        self.clock = clock
         self.page_size = page_size
         self.pages_per_execution = pages_per_execution
 
     def run(self, state: dict[str, Any]) -> dict[str, Any]:
         replay_id: str = state["replay_id"]
         request = ReplayRequest.from_dict(state["request"])
-        updated = self.page(replay_id, replay_id, request, Progress.from_dict(state["progress"]))
+        progress = Progress.from_dict(state["progress"])
+        pace = Pace(request.max_events_per_second, progress.pace, self.clock) if request.max_events_per_second else None
+        updated = self.page(replay_id, replay_id, request, progress, pace=pace)
+        if pace is not None:
+            wait = 0 if updated.done or updated.continue_as_new else pace.wait_seconds(self.page_size)
+            achieved = (
+                achieved_rate(updated.enqueued, pace.state["first"], pace.state["last"]) if updated.done else None
+            )
+            updated = replace(updated, pace=pace.state, wait_seconds=wait, achieved_events_per_second=achieved)
         logger.info("replay page done", extra={"replay_id": replay_id, "progress": updated.as_dict()})
         out: dict[str, Any] = {
             "replay_id": replay_id,
@@ -201,8 +273,8 @@ class ReplayPager:
             out["next_execution"] = self._next_execution(replay_id, state, updated)
         return out
 
-    def send(self, messages: list[ReplayMessage]) -> SendReport:
-        report = self._queue.send(messages)
+    def send(self, messages: list[ReplayMessage], request: ReplayRequest) -> SendReport:
+        report = self._senders.get(request.destination, request.format).send(messages)
         if messages:
             metrics.add_metric(name="ReplayMessageCount", unit=MetricUnit.Count, value=len(messages))
         return report
@@ -215,12 +287,15 @@ class ReplayPager:
         progress: Progress,
         seq_base: int = 0,
         outbox: list[ReplayMessage] | None = None,
+        pace: Pace | None = None,
+        max_rows: int | None = None,
     ) -> Progress:
         """One page of one entity (`request.entity_id`): read, decide, send; the new progress. Messages
         carry `seq_base + position` (an entity-list or stream replay reserves each entity a seq range);
         duplicate markers are those of `claims_id` (the replay, or the replay and entity). With an
         `outbox`, the messages are added to it instead of sent: the caller sends several small
-        entities' pages together, 10 per SendMessageBatch, before it reports the step done."""
+        entities' pages together, 10 per SendMessageBatch, before it reports the step done. With a `pace`,
+        the page reads (and so sends) at most its quota; `max_rows` caps the rows read as well."""
         assert request.entity_id is not None
         start_key = (
             {"pk": {"S": entity_pk(request.entity_id)}, "sk": {"S": progress.cursor}} if progress.cursor else None
@@ -230,7 +305,7 @@ class ReplayPager:
             request.entity_id,
             request.start_time,
             request.end_time,
-            limit=self._rows_to_read(request, progress),
+            limit=self._rows_to_read(request, progress, pace, max_rows),
             exclusive_start_key=start_key,
             consistent=True,
             source=request.source,
@@ -258,6 +333,7 @@ class ReplayPager:
                 event_time=row.event_time,
                 s3_bucket=row.s3_bucket,
                 s3_key=row.s3_key,
+                event_type=row.event_type,
             )
             for position, row in enumerate(plan.send, start=1)
         ]
@@ -267,10 +343,13 @@ class ReplayPager:
             outbox.extend(messages)
             report = SendReport()
         else:
-            report = self.send(messages)
+            started = self.clock()
+            report = self.send(messages, request)
+            if pace is not None:
+                pace.spent(len(messages), started)
         updated = self._advance(progress, plan, rows, last_key, messages, report)
         if request.dry_run and len(updated.preview) < PREVIEW_SIZE:
-            bodies = [asdict(message) for message in messages[: PREVIEW_SIZE - len(updated.preview)]]
+            bodies = [json.loads(message.body()) for message in messages[: PREVIEW_SIZE - len(updated.preview)]]
             updated = replace(updated, preview=updated.preview + bodies)
         return replace(
             updated,
@@ -278,12 +357,17 @@ class ReplayPager:
             top_entities=[{"entity_id": request.entity_id, "occurrences": updated.scanned}] if updated.scanned else [],
         )
 
-    def _rows_to_read(self, request: ReplayRequest, progress: Progress) -> int:
+    def _rows_to_read(
+        self, request: ReplayRequest, progress: Progress, pace: Pace | None = None, max_rows: int | None = None
+    ) -> int:
         """Near the limit, only what can still matter: the remaining messages and a batch more to
         find out `truncated`. Once the limit is reached, a whole page: what follows may be a long
-        run of duplicates, each read in vain."""
+        run of duplicates, each read in vain. A paced page: at most its quota (each row read may be sent)."""
         remaining = request.limit - progress.enqueued
-        return min(self.page_size, remaining + BATCH_SIZE) if remaining > 0 else self.page_size
+        rows = min(self.page_size, remaining + BATCH_SIZE) if remaining > 0 else self.page_size
+        if pace is not None:
+            rows = min(rows, pace.quota)
+        return max(1, min(rows, max_rows)) if max_rows is not None else rows
 
     def _needs_check(self, request: ReplayRequest, rows: list[IndexRow]) -> Any:
         if request.include_duplicates:
@@ -314,6 +398,7 @@ class ReplayPager:
             scanned=progress.scanned + plan.scanned,
             duplicates_skipped=progress.duplicates_skipped + plan.duplicates_skipped,
             enqueued=progress.enqueued + len(messages),
+            sent_as_pointer=progress.sent_as_pointer + report.sent_as_pointer,
             pages=progress.pages + 1,
             pages_in_execution=pages_in_execution,
             done=plan.done,
@@ -346,6 +431,8 @@ class ReplayPager:
                     "enqueued": progress.enqueued,
                     "pages": progress.pages,
                     "preview": progress.preview,
+                    "sent_as_pointer": progress.sent_as_pointer,
+                    "pace": progress.pace,
                     "previous_execution": state["execution_arn"],
                 },
             },

@@ -170,7 +170,7 @@ class EntitiesWorker:
         totals: dict[str, int] = state.get("totals") or {**dict.fromkeys(_COUNTERS, 0), "entities_done": 0}
         preview: list[dict[str, Any]] = state.get("preview") or []
         item_rate = state.get("item_rate")
-        pace = Pace(int(item_rate), state.get("pace")) if item_rate else None
+        pace = Pace(int(item_rate), state.get("pace"), full=False) if item_rate else None
         budget = min(self._rows_per_step, pace.quota) if pace else self._rows_per_step
         rows_read = 0
         cancelled = self._store.cancelled(replay_id)

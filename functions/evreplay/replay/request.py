@@ -156,7 +156,8 @@ def parse_replay_request(
     destination = body.get("destination")
     if destination is not None and destinations is not None and destination not in destinations:
         raise InvalidReplayRequest(
-            f"unknown destination {destination!r}; GET /destinations lists them ({', '.join(sorted(destinations))})",
+            f"{destination!r} is not a declared destination; GET /destinations lists them "
+            f"({', '.join(sorted(destinations))})",
             field="destination",
         )
     rate = body.get("max_events_per_second")

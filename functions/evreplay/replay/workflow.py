@@ -87,10 +87,14 @@ class Pace:
     in the history) until the bucket holds a step's worth again. The bucket travels in the state:
     {"tokens", "at" (epoch seconds), "first" and "last" (when sending began and last ended)}."""
 
-    def __init__(self, rate: int, state: dict[str, Any] | None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, rate: int, state: dict[str, Any] | None, clock: Callable[[], float] = time.time, *, full: bool = True
+    ) -> None:
         self.rate = rate
         self._clock = clock
-        fresh: dict[str, Any] = {"tokens": float(rate), "at": clock(), "first": None, "last": None}
+        # A replay starts with a full bucket; a work item of a stream replay with an empty one: it may
+        # take the place of an item that just sent its last full bucket.
+        fresh: dict[str, Any] = {"tokens": float(rate) if full else 0.0, "at": clock(), "first": None, "last": None}
         self.state: dict[str, Any] = dict(state) if state else fresh
         now = clock()
         elapsed = max(0.0, now - float(self.state["at"]))
@@ -99,14 +103,16 @@ class Pace:
 
     @property
     def quota(self) -> int:
-        """Messages this step may send (at least one, or a replay at a rate below 1/s would never move)."""
-        return max(1, math.floor(self.state["tokens"] + 1e-9))
+        """Messages this step may send: the whole tokens in the bucket."""
+        return max(0, math.floor(self.state["tokens"] + 1e-9))
 
     def spent(self, messages: int, started: float) -> None:
         if messages:
             self.state["tokens"] = float(self.state["tokens"]) - messages
             self.state["first"] = self.state["first"] if self.state["first"] is not None else started
-            self.state["last"] = self._clock()
+            # The bucket refills only between sends: a message arrives while its step sends, so counting
+            # from the send's end keeps any window's arrivals within the bound whatever a send takes.
+            self.state["last"] = self.state["at"] = self._clock()
 
     def wait_seconds(self, step: int) -> int:
         """Whole seconds until the bucket holds `step` tokens (a full bucket at most)."""
@@ -255,7 +261,12 @@ class ReplayPager:
         request = ReplayRequest.from_dict(state["request"])
         progress = Progress.from_dict(state["progress"])
         pace = Pace(request.max_events_per_second, progress.pace, self.clock) if request.max_events_per_second else None
-        updated = self.page(replay_id, replay_id, request, progress, pace=pace)
+        # An empty bucket (a wait cut short): no page this time, only the wait.
+        updated = (
+            progress
+            if pace is not None and pace.quota == 0
+            else self.page(replay_id, replay_id, request, progress, pace=pace)
+        )
         if pace is not None:
             wait = 0 if updated.done or updated.continue_as_new else pace.wait_seconds(self.page_size)
             achieved = (

@@ -234,3 +234,60 @@ def test_put_events_partial_failures_are_resent_and_lose_nothing(workflow, desti
     delivered = [json.loads(m["Body"])["detail"] for m in destinations.receive(destinations.rule_target)]
     assert sorted(d["replay"]["seq"] for d in delivered) == list(range(1, 36))
     assert faults.reported == 2 * len(range(4, 36, 4))
+
+
+@pytest.fixture
+def api_destinations(monkeypatch: pytest.MonkeyPatch, destinations: Destinations) -> Destinations:
+    """The API process read ReplayDestinations at its cold start; give it this test's."""
+    from evreplay.handlers import replay_api
+    from evreplay.replay.destinations import parse_destinations
+
+    declared = parse_destinations(destinations.parameter, replay_api.settings.replay_queue_arn)
+    monkeypatch.setattr(replay_api.service, "destinations", declared)
+    return destinations
+
+
+def test_get_destinations_lists_the_built_in_queue_first_then_the_declared(workflow, api_destinations):
+    flow = deploy(workflow, api_destinations)
+
+    response = flow.stack.gateway.request("GET", "/destinations")
+
+    assert response.status == 200
+    assert response.json()["items"] == [
+        {"name": "default", "type": "sqs", "arn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:ReplayQueue"},
+        {"name": "orders", "type": "sqs", "arn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:orders"},
+        {"name": "ordered", "type": "sqs-fifo", "arn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:ordered.fifo"},
+        {"name": "bus", "type": "eventbridge", "arn": f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/team-bus"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"destination": "nowhere"}, "destination"),
+        ({"destination": "no/slash"}, "destination"),
+        ({"format": "xml"}, "format"),
+        ({"max_events_per_second": 0}, "max_events_per_second"),
+        ({"max_events_per_second": 1.5}, "max_events_per_second"),
+        ({"max_events_per_second": 10_001}, "max_events_per_second"),
+    ],
+)
+def test_bad_destination_format_or_rate_is_a_400_naming_the_field(workflow, api_destinations, extra, field):
+    flow = deploy(workflow, api_destinations)
+
+    response = flow.stack.gateway.request("POST", "/replays", {"entity_id": "u1", **WINDOW, **extra})
+
+    assert response.status == 400, response.body
+    assert response.json()["error"]["field"] == field
+    assert flow.sfn.list_executions(stateMachineArn=flow.state_machine_arn)["executions"] == []
+
+
+def test_a_console_start_with_an_unknown_destination_fails_naming_it(workflow, destinations):
+    flow = deploy(workflow, destinations)
+
+    flow.start({"entity_id": "u1", **WINDOW, "destination": "nowhere"}, "console-bad-destination")
+    (execution,) = flow.wait("console-bad-destination")
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "InvalidReplayRequest"
+    assert json.loads(execution["cause"])["errorMessage"].startswith("destination: 'nowhere' is not a declared")

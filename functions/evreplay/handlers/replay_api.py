@@ -1,5 +1,5 @@
-"""The replay API: POST/GET/DELETE /replays, GET /replays/{id}/history, GET /destinations, GET /events,
-GET /health."""
+"""The replay API: POST/GET/DELETE /replays, GET /replays/{id}/history, POST /replays/{id}/pause and
+/resume, GET /destinations, GET /events, GET /health."""
 
 from __future__ import annotations
 
@@ -88,6 +88,18 @@ def get_replay_history(replay_id: str) -> Response:
 @tracer.capture_method
 def cancel_replay(replay_id: str) -> Response:
     return json_response(200, service.cancel(replay_id))
+
+
+@app.post("/replays/<replay_id>/pause")
+@tracer.capture_method
+def pause_replay(replay_id: str) -> Response:
+    return json_response(202, service.pause(replay_id))
+
+
+@app.post("/replays/<replay_id>/resume")
+@tracer.capture_method
+def resume_replay(replay_id: str) -> Response:
+    return json_response(202, service.resume(replay_id))
 
 
 @app.get("/destinations")

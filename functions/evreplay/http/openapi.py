@@ -633,6 +633,26 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             "body": STRICT_JSON_RULE,
         },
     ),
+    ("POST", "/replays/{replay_id}/pause"): Operation(
+        "pauseReplay",
+        "replays",
+        "Pause a running replay at its next page boundary (docs/design.md §4.13)",
+        description="The replay shows PAUSED once its workers reach a page boundary; resume continues it.",
+        parameters=[REPLAY_ID_PATH],
+        responses={202: ok("Pause requested; the replay as it is now.", "Replay")},
+        errors=(404, 409, 503),
+    ),
+    ("POST", "/replays/{replay_id}/resume"): Operation(
+        "resumeReplay",
+        "replays",
+        "Resume a PAUSED or FAILED replay under the same replay_id (docs/design.md §4.13)",
+        description="The next execution of the replay's chain goes on from where the last one stopped: the "
+        "messages are those of an uninterrupted replay (a page in flight may be sent again, same seqs). "
+        "409 for a running or finished replay.",
+        parameters=[REPLAY_ID_PATH],
+        responses={202: ok("Resumed; the replay as it is now.", "Replay")},
+        errors=(404, 409, 503),
+    ),
     ("GET", "/destinations"): Operation(
         "listDestinations",
         "replays",

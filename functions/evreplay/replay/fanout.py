@@ -166,6 +166,11 @@ class EntitiesWorker:
         item: int = state["item"]
         entities: list[list[Any]] = state["entities"]
         request = ReplayRequest.from_dict(state["request"])
+        if "position" not in state and state.get("resumed"):
+            # A resumed replay (docs/design.md §4.13): this item goes on from its last recorded step.
+            state = {**state, **self._recorded(replay_id, item)}
+            if state.get("finished"):
+                return {**state, "done": True}
         position: dict[str, Any] = state.get("position") or {"entity": 0, "progress": None}
         totals: dict[str, int] = state.get("totals") or {**dict.fromkeys(_COUNTERS, 0), "entities_done": 0}
         preview: list[dict[str, Any]] = state.get("preview") or []
@@ -173,7 +178,8 @@ class EntitiesWorker:
         pace = Pace(int(item_rate), state.get("pace"), full=False) if item_rate else None
         budget = min(self._rows_per_step, pace.quota) if pace else self._rows_per_step
         rows_read = 0
-        cancelled = self._store.cancelled(replay_id)
+        paused = self._store.paused(replay_id)
+        cancelled = paused or self._store.cancelled(replay_id)
         outbox: list[ReplayMessage] = []
         while not cancelled and position["entity"] < len(entities) and rows_read < budget:
             entity_id, seq_base, count = entities[position["entity"]]
@@ -221,8 +227,10 @@ class EntitiesWorker:
                 **sending,
                 "entities": len(entities),
                 "done": finished,
-                "cancelled": cancelled,
+                "cancelled": cancelled and not paused,
+                "paused": paused,
                 "preview": preview,
+                "position": position,
             },
         )
         out = {**state, "position": position, "totals": totals, "preview": preview, "done": done}
@@ -233,6 +241,19 @@ class EntitiesWorker:
         )
         return out
 
+    def _recorded(self, replay_id: str, item: int) -> dict[str, Any]:
+        """The item's state as its last step recorded it (nothing recorded: from its start)."""
+        recorded = self._store.item(replay_id, item)
+        if recorded is None:
+            return {}
+        totals = {name: int(recorded.get(name, 0)) for name in (*_COUNTERS, "entities_done")}
+        return {
+            "position": recorded.get("position"),
+            "totals": totals,
+            "preview": recorded.get("preview") or [],
+            "finished": bool(recorded.get("done")),
+        }
+
 
 def summarize(store: ReplayStateStore, state: dict[str, Any]) -> dict[str, Any]:
     """SummarizeReplay: the execution's output, or ReplayIncomplete when an item did not finish."""
@@ -242,6 +263,15 @@ def summarize(store: ReplayStateStore, state: dict[str, Any]) -> dict[str, Any]:
     _, items = store.work(replay_id)
     finished = [item for item in items if item.get("done")]
     totals = {name: sum(int(item.get(name, 0)) for item in items) for name in _COUNTERS}
+    if len(finished) < plan["items"] and store.paused(replay_id):
+        # Paused at a page boundary (docs/design.md §4.13): the execution ends; resume hands on the plan.
+        return {
+            "replay_id": replay_id,
+            "paused": True,
+            **{name: totals[name] for name in ("scanned", "duplicates_skipped", "enqueued")},
+            "request": request,
+            "plan": plan,
+        }
     if len(finished) < plan["items"]:
         raise ReplayIncomplete(
             f"{plan['items'] - len(finished)} of {plan['items']} work items did not finish (a worker failed "

@@ -21,6 +21,7 @@ from evreplay.replay.request import parse_replay_request, request_view
 from evreplay.replay.state import ReplayRecord, ReplayStateStore
 
 ENDED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+PAUSED = "PAUSED"  # not a Step Functions status: an execution that SUCCEEDED with `paused` in its output
 RESULT_FIELDS = ("scanned", "duplicates_skipped", "enqueued", "truncated", "pages")
 SCOPE_RESULT_FIELDS = ("entities", "occurrences")  # entity lists and streams (docs/design.md §4.11 rule 6)
 DRY_RUN_RESULT_FIELDS = ("entities", "top_entities", "preview")  # dry runs of every scope
@@ -104,7 +105,9 @@ def ended_replay(detail: dict[str, Any], max_limit: int) -> ReplayRecord | None:
     if status == "SUCCEEDED" and isinstance(output, dict) and output.get("continued_as"):
         return None
     result = error = None
-    if status == "SUCCEEDED":
+    if status == "SUCCEEDED" and isinstance(output, dict) and output.get("paused"):
+        status = PAUSED  # docs/design.md §4.13: stopped at a page boundary, resumable
+    elif status == "SUCCEEDED":
         result = result_of(output)
     else:
         error = {"error": detail.get("error"), "cause": detail.get("cause")}

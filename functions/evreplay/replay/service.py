@@ -17,6 +17,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -40,7 +41,7 @@ from evreplay.core.idempotency import IN_PROGRESS_SECONDS, IdempotentCall
 from evreplay.core.observability import logger
 from evreplay.core.times import format_utc
 from evreplay.replay.destinations import Destination
-from evreplay.replay.outcomes import result_of
+from evreplay.replay.outcomes import PAUSED, result_of
 from evreplay.replay.request import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_SCOPE_LIMIT,
@@ -49,7 +50,7 @@ from evreplay.replay.request import (
     request_view,
 )
 from evreplay.replay.state import ReplayRecord, ReplayStateStore
-from evreplay.replay.workflow import continuation_name
+from evreplay.replay.workflow import Progress, continuation_name, next_execution
 
 RUNNING = "RUNNING"
 # The listing's query string is replays_query.schema.json: its enum and bounds, read once.
@@ -68,12 +69,15 @@ _SHOWN_EVENTS = {
     "ExecutionTimedOut",
     "TaskStateEntered",
     "ChoiceStateEntered",
+    "WaitStateEntered",
     "PassStateEntered",
     "TaskSucceeded",
     "TaskFailed",
     "TaskTimedOut",
     "LambdaFunctionFailed",
 }
+# The states whose output a resume goes on from (the last one the execution left).
+_RESUMABLE_STATES = ("ReplayPage", "PlanReplay", "ValidateRequest")
 # Names of keyed replays' executions (uuid5 of the key and the request) live in this namespace.
 _KEYED_REPLAY_NAMESPACE = uuid.UUID("5c0e7a43-2f5e-4d0a-9b1e-6f3c2a9d8e71")
 
@@ -268,7 +272,7 @@ class ReplayService:
     def _view(self, replay_id: str, executions: list[dict[str, Any]]) -> dict[str, Any]:
         first, last = executions[0], executions[-1]
         execution_input = _json(first.get("input"))
-        status = str(last["status"])
+        status = _status(last)
         view: dict[str, Any] = {
             "replay_id": replay_id,
             "status": status,
@@ -282,6 +286,12 @@ class ReplayService:
             view["executions"] = [execution["executionArn"] for execution in executions]
         if status == "SUCCEEDED":
             view["result"] = result_of(_json(last.get("output")))
+        elif status == PAUSED:
+            output = _json(last.get("output")) or {}
+            counters = output.get("progress") or output
+            view["progress"] = {
+                name: counters.get(name) for name in ("scanned", "duplicates_skipped", "enqueued") if name in counters
+            }
         elif status == RUNNING:
             progress = (
                 self._progress(last["executionArn"]) if _one_entity(execution_input) else self._work_progress(replay_id)
@@ -390,7 +400,7 @@ class ReplayService:
             record = self._expired(replay_id)
             raise Conflict(f"replay {replay_id} already ended ({record.status})", field="replay_id") from None
         if not any(execution["status"] == RUNNING for execution in executions):
-            raise Conflict(f"replay {replay_id} already ended ({executions[-1]['status']})", field="replay_id")
+            raise Conflict(f"replay {replay_id} already ended ({_status(executions[-1])})", field="replay_id")
         if not _one_entity(_json(executions[0].get("input"))):
             # Before the stop: the Distributed Map's workers read it before every page.
             self._store.mark_cancelled(replay_id)
@@ -409,6 +419,82 @@ class ReplayService:
             view.update(status="ABORTED", stopped_at=_iso(stopped_at))
         return view
 
+    # ------------------------------------------------------------------ pause, resume (docs/design.md §4.13)
+    def pause(self, replay_id: str) -> dict[str, Any]:
+        """POST /replays/{id}/pause: the replay stops at its next page boundary and shows PAUSED."""
+        executions = self._chain_or_conflict(replay_id)
+        if executions[-1]["status"] != RUNNING:
+            raise Conflict(
+                f"replay {replay_id} is not running ({_status(executions[-1])}): only a running replay pauses",
+                field="replay_id",
+            )
+        self._store.mark_paused(replay_id)
+        logger.info("replay pause requested", extra={"replay_id": replay_id})
+        return self.get(replay_id)
+
+    def resume(self, replay_id: str) -> dict[str, Any]:
+        """POST /replays/{id}/resume: a PAUSED or FAILED replay goes on under the same replay_id, in the
+        next execution of its chain, from the last state its last execution reached."""
+        executions = self._chain_or_conflict(replay_id)
+        last = executions[-1]
+        status = _status(last)
+        if status not in (PAUSED, "FAILED"):
+            raise Conflict(f"replay {replay_id} is {status}: only a PAUSED or FAILED replay resumes", field="replay_id")
+        state = self._resume_state(last["executionArn"])
+        if state is None:
+            raise Conflict(
+                f"replay {replay_id} failed before it was under way ({last.get('error')}): start it again",
+                field="replay_id",
+            )
+        progress = replace(
+            Progress.from_dict(state["progress"]), generation=len(executions) - 1, paused=False, wait_seconds=0
+        )
+        carried = {"request": state["request"], "execution_arn": last["executionArn"]}
+        following = next_execution(replay_id, carried, progress, state.get("plan"))
+        self._store.mark_paused(replay_id, False)  # before the start: its first page must not stop again
+        try:
+            self._sfn.start_execution(
+                stateMachineArn=self.state_machine_arn,
+                name=following["name"],
+                input=json.dumps(following["input"], ensure_ascii=False),
+            )
+        except AWS_CALL_ERRORS as exc:
+            # Already started: this resume's answer was lost and it is being asked again.
+            if _code(exc) != "ExecutionAlreadyExists":
+                raise StorageUnavailable(f"could not resume the replay ({_code(exc)}); retry") from exc
+        record = self._store.get(replay_id)
+        if record is not None:
+            running = replace(record, status=RUNNING, stopped_at=None, result=None, error=None)
+            self._store.record_end(replace(running, generation=progress.generation + 1))
+        logger.info("replay resumed", extra={"replay_id": replay_id, "execution": following["name"]})
+        return self.get(replay_id)
+
+    def _chain_or_conflict(self, replay_id: str) -> list[dict[str, Any]]:
+        try:
+            return self.chain(replay_id)
+        except NotFound:
+            if not _EXECUTION_NAME.match(replay_id):
+                raise
+            record = self._expired(replay_id)
+            raise Conflict(
+                f"replay {replay_id} ({record.status}): Step Functions no longer keeps its execution",
+                field="replay_id",
+            ) from None
+
+    def _resume_state(self, execution_arn: str) -> dict[str, Any] | None:
+        """The last state the execution handed from one step to the next: a page's (one entity), the
+        plan's (entity lists and streams) or the checked input's; None when there is none to go on from
+        (the input check failed, or the limit guard did: nothing was sent)."""
+        for event in reversed(self._history(execution_arn)):
+            details = event.get("stateExitedEventDetails") or {}
+            if event["type"] != "TaskStateExited" or details.get("name") not in _RESUMABLE_STATES:
+                continue
+            state = _json(details.get("output"))
+            if not isinstance(state, dict) or (state.get("plan") or {}).get("too_large"):
+                return None
+            return state
+        return None
+
     def _stop(self, execution_arn: str) -> Any:
         try:
             stopped = self._sfn.stop_execution(
@@ -417,6 +503,16 @@ class ReplayService:
         except AWS_CALL_ERRORS as exc:
             raise StorageUnavailable(f"could not stop the replay ({_code(exc)}); retry") from exc
         return stopped.get("stopDate")
+
+
+def _status(execution: dict[str, Any]) -> str:
+    """Step Functions' status, or PAUSED for an execution that ended at a pause (docs/design.md §4.13)."""
+    status = str(execution["status"])
+    if status == "SUCCEEDED":
+        output = _json(execution.get("output"))
+        if isinstance(output, dict) and output.get("paused"):
+            return PAUSED
+    return status
 
 
 def _code(exc: Exception) -> str:

@@ -43,6 +43,7 @@ ENTITY_PREFIX = "ENTITY#"
 SOURCE_PREFIX = "SOURCE#"
 PROGRESS_SK = "PROGRESS"
 CANCELLED_SK = "CANCELLED"
+PAUSE_SK = "PAUSE"
 ALL_REPLAYS = "REPLAYS"
 
 
@@ -340,6 +341,19 @@ class ReplayStateStore:
             "a work item's progress",
         )
 
+    def item(self, replay_id: str, item: int) -> dict[str, Any] | None:
+        """One work item's counters as its last step recorded them (None: no step recorded yet)."""
+        try:
+            response = self._ddb.get_item(
+                TableName=self.table,
+                Key={"pk": {"S": RECORD_PREFIX + replay_id}, "sk": {"S": f"{PROGRESS_SK}#{item:07d}"}},
+                ConsistentRead=True,
+            )
+        except AWS_CALL_ERRORS as exc:
+            raise StorageUnavailable(f"could not read a work item ({aws_error_code(exc) or 'error'})") from exc
+        raw = response.get("Item")
+        return dict(json.loads(raw["counters"]["S"])) if raw else None
+
     def work(self, replay_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """The plan (None before there is one) and every work item's counters, in item order."""
         params: dict[str, Any] = {
@@ -373,6 +387,25 @@ class ReplayStateStore:
             {"pk": RECORD_PREFIX + replay_id, "sk": CANCELLED_SK, "expires_at": self._expires_at()},
             "the replay's cancel",
         )
+
+    def mark_paused(self, replay_id: str, paused: bool = True) -> None:
+        """Ask the replay to stop at its next page boundary (POST /replays/{id}/pause), or, before a
+        resume, take the request back (docs/design.md §4.13)."""
+        self._put(
+            {"pk": RECORD_PREFIX + replay_id, "sk": PAUSE_SK, "paused": paused, "expires_at": self._expires_at()},
+            "the replay's pause",
+        )
+
+    def paused(self, replay_id: str) -> bool:
+        try:
+            response = self._ddb.get_item(
+                TableName=self.table,
+                Key={"pk": {"S": RECORD_PREFIX + replay_id}, "sk": {"S": PAUSE_SK}},
+                ConsistentRead=True,
+            )
+        except AWS_CALL_ERRORS as exc:
+            raise StorageUnavailable(f"could not read the replay's pause ({aws_error_code(exc) or 'error'})") from exc
+        return bool(response.get("Item", {}).get("paused", {}).get("BOOL"))
 
     def cancelled(self, replay_id: str) -> bool:
         try:

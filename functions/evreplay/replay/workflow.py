@@ -71,6 +71,7 @@ class Progress:
     pace: dict[str, Any] | None = None  # §4.13: the token bucket of a paced replay (Pace)
     wait_seconds: int = 0  # §4.13: the PaceWait state waits this long before the next page
     achieved_events_per_second: float | None = None  # §4.13: once a paced replay is done
+    paused: bool = False  # §4.13: POST /replays/{id}/pause was seen at this page boundary
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Progress:
@@ -164,8 +165,10 @@ def start_replay(
         max_events_per_second=max_events_per_second,
     )
     continuation = execution_input.get("continuation")
-    if continuation is not None and request.scope != ENTITY:
-        raise InvalidReplayRequest("only a one-entity replay continues in a new execution", field="continuation")
+    if continuation is not None and request.scope != ENTITY and "plan" not in continuation:
+        raise InvalidReplayRequest(
+            "an entity-list or stream replay continues (resumes) only with its plan", field="continuation"
+        )
     if continuation is None:
         replay_id = execution_name
         progress = Progress(as_of=normalize(started_at))
@@ -203,13 +206,18 @@ def start_replay(
         "replay execution started",
         extra={"replay_id": replay_id, "generation": progress.generation, "request": request.as_dict()},
     )
-    return {
+    state = {
         "replay_id": replay_id,
         "execution_arn": execution_arn,
         "scope": request.scope,
         "request": request.as_dict(),
         "progress": progress.as_dict(),
+        # A resumed entity-list or stream replay skips planning: its workers pick up where they stopped.
+        "resumed": continuation is not None,
     }
+    if continuation is not None and "plan" in continuation:
+        state["plan"] = continuation["plan"]
+    return state
 
 
 class _InPageClaims:
@@ -260,6 +268,10 @@ class ReplayPager:
         replay_id: str = state["replay_id"]
         request = ReplayRequest.from_dict(state["request"])
         progress = Progress.from_dict(state["progress"])
+        if self._store.paused(replay_id):
+            # A page boundary: nothing of this page read or sent; resume continues from this progress.
+            logger.info("replay paused", extra={"replay_id": replay_id, "progress": progress.as_dict()})
+            return {**self._out(replay_id, state, replace(progress, paused=True, wait_seconds=0)), "paused": True}
         pace = Pace(request.max_events_per_second, progress.pace, self.clock) if request.max_events_per_second else None
         # An empty bucket (a wait cut short): no page this time, only the wait.
         updated = (
@@ -274,15 +286,19 @@ class ReplayPager:
             )
             updated = replace(updated, pace=pace.state, wait_seconds=wait, achieved_events_per_second=achieved)
         logger.info("replay page done", extra={"replay_id": replay_id, "progress": updated.as_dict()})
-        out: dict[str, Any] = {
-            "replay_id": replay_id,
-            "execution_arn": state["execution_arn"],
-            "request": state["request"],
-            "progress": updated.as_dict(),
-        }
+        out = self._out(replay_id, state, updated)
         if updated.continue_as_new:
             out["next_execution"] = self._next_execution(replay_id, state, updated)
         return out
+
+    @staticmethod
+    def _out(replay_id: str, state: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        return {
+            "replay_id": replay_id,
+            "execution_arn": state["execution_arn"],
+            "request": state["request"],
+            "progress": progress.as_dict(),
+        }
 
     def send(self, messages: list[ReplayMessage], request: ReplayRequest) -> SendReport:
         report = self._senders.get(request.destination, request.format).send(messages)
@@ -427,24 +443,33 @@ class ReplayPager:
         )
 
     def _next_execution(self, replay_id: str, state: dict[str, Any], progress: Progress) -> dict[str, Any]:
-        generation = progress.generation + 1
-        return {
-            "name": continuation_name(replay_id, generation),
-            "input": {
-                **state["request"],
-                "continuation": {
-                    "replay_id": replay_id,
-                    "generation": generation,
-                    "as_of": progress.as_of,
-                    "cursor": progress.cursor,
-                    "scanned": progress.scanned,
-                    "duplicates_skipped": progress.duplicates_skipped,
-                    "enqueued": progress.enqueued,
-                    "pages": progress.pages,
-                    "preview": progress.preview,
-                    "sent_as_pointer": progress.sent_as_pointer,
-                    "pace": progress.pace,
-                    "previous_execution": state["execution_arn"],
-                },
-            },
-        }
+        return next_execution(replay_id, state, progress)
+
+
+def next_execution(
+    replay_id: str, state: dict[str, Any], progress: Progress, plan: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The name and input of the execution that carries the replay on from `state` (its request, its
+    execution) at `progress`: a continue-as-new, or a resume (docs/design.md §4.13), which for an
+    entity-list or stream replay hands on its `plan` (every work item's position is in the state table)."""
+    generation = progress.generation + 1
+    continuation: dict[str, Any] = {
+        "replay_id": replay_id,
+        "generation": generation,
+        "as_of": progress.as_of,
+        "cursor": progress.cursor,
+        "scanned": progress.scanned,
+        "duplicates_skipped": progress.duplicates_skipped,
+        "enqueued": progress.enqueued,
+        "pages": progress.pages,
+        "preview": progress.preview,
+        "sent_as_pointer": progress.sent_as_pointer,
+        "pace": progress.pace,
+        "previous_execution": state["execution_arn"],
+    }
+    if plan is not None:
+        continuation["plan"] = plan
+    return {
+        "name": continuation_name(replay_id, generation),
+        "input": {**state["request"], "continuation": continuation},
+    }

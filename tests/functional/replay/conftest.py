@@ -29,9 +29,10 @@ from evreplay.replay.workflow import continuation_name
 from evreplay.store.index import deserialize
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
-from tests.conftest import Stack
+from tests.conftest import SESSION, Stack
 from tests.faults import fast_retries, faults  # noqa: F401  (fixtures for the fault tests here)
 
+ACCOUNT = ACCOUNT_ID
 FINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
@@ -269,3 +270,66 @@ def workflow(stack: Stack) -> Iterator[Callable[..., Workflow]]:
     reset_settings()
     replay_tasks.reset()
     reconcile_tasks.reset()
+
+
+class Destinations:
+    """A standard queue, a FIFO queue and a bus with a rule on evreplay.replay feeding a queue, in moto."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.sqs = stack.sqs
+        self.events = SESSION.client("events")
+        self.orders = self._queue("orders")
+        self.ordered = self._queue("ordered.fifo", FifoQueue="true")
+        self.rule_target = self._queue("bus-target")
+        self.events.create_event_bus(Name="team-bus")
+        self.events.put_rule(
+            Name="replays", EventBusName="team-bus", EventPattern=json.dumps({"source": ["evreplay.replay"]})
+        )
+        self.events.put_targets(
+            Rule="replays", EventBusName="team-bus", Targets=[{"Id": "q", "Arn": self._arn("bus-target")}]
+        )
+
+    @staticmethod
+    def _arn(queue: str) -> str:
+        return f"arn:aws:sqs:us-east-1:{ACCOUNT}:{queue}"
+
+    def _queue(self, name: str, **attributes: str) -> str:
+        return str(self.sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+
+    @property
+    def parameter(self) -> str:
+        return ",".join(
+            [
+                f"orders={self._arn('orders')}",
+                f"ordered={self._arn('ordered.fifo')}",
+                f"bus=arn:aws:events:us-east-1:{ACCOUNT}:event-bus/team-bus",
+            ]
+        )
+
+    def receive(self, url: str) -> list[dict[str, Any]]:
+        """Every message on a queue in the order SQS hands them out (received once and deleted)."""
+        out: list[dict[str, Any]] = []
+        while True:
+            received = self.sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=600,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not received:
+                return out
+            out.extend(received)
+            self.sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)],
+            )
+
+
+@pytest.fixture
+def destinations(stack: Stack) -> Destinations:
+    return Destinations(stack)
+
+
+def deploy(workflow: Any, destinations: Destinations, **parameters: Any) -> Workflow:
+    return workflow(ReplayDestinations=destinations.parameter, **parameters)  # type: ignore[no-any-return]

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.functional.replay.conftest import WINDOW, Workflow, event
-from tests.functional.replay.test_destinations import Destinations, deploy, destinations  # noqa: F401
+from tests.functional.replay.conftest import WINDOW, Workflow, deploy, event
 
 
 def busiest_window(received: list[dict[str, Any]], seconds: float = 10.0) -> int:

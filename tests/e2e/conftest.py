@@ -68,7 +68,12 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
     log = tmp_path_factory.mktemp("local") / "evreplay-local.log"
     process = LocalStackProcess(
         log_path=log,
-        extra_args=["--parameter", f"ProcessorMaxReceiveCount={MAX_RECEIVE_COUNT}"],
+        extra_args=[
+            "--parameter",
+            f"ProcessorMaxReceiveCount={MAX_RECEIVE_COUNT}",
+            # Replay destinations a test reads back at the AWS endpoint (tests/e2e/test_destinations.py).
+            *("--destination", "team-orders=sqs-fifo", "--destination", "team-bus=eventbridge"),
+        ],
         start_timeout=90,
     )
     process.start()

@@ -366,6 +366,10 @@ VARIANTS = {
     "defaults": {},
     "every option": {"RawTransitionDays": "30", "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:ops"},
     "no processor": {"EnableProcessor": "false", "RawTransitionDays": "1"},
+    "destinations": {
+        "ReplayDestinations": "orders=arn:aws:sqs:us-east-1:123456789012:orders,"
+        "bus=arn:aws:events:us-east-1:123456789012:event-bus/team"
+    },
 }
 
 

@@ -151,6 +151,12 @@ def replay_request(args: argparse.Namespace) -> dict[str, Any]:
         request["limit"] = args.limit
     if args.dry_run:
         request["dry_run"] = True
+    if args.destination is not None:
+        request["destination"] = args.destination
+    if args.format is not None:
+        request["format"] = args.format
+    if args.rate is not None:
+        request["max_events_per_second"] = args.rate
     return request
 
 
@@ -313,6 +319,35 @@ def cmd_replay_cancel(args: argparse.Namespace, client: ApiClient, out: Output) 
         out.json(answer)
     else:
         out.fields(f"replay {args.replay_id} cancelled", answer if isinstance(answer, dict) else {"answer": answer})
+    return EXIT_OK
+
+
+def cmd_replay_pause(args: argparse.Namespace, client: ApiClient, out: Output) -> int:
+    answer = replays.pause(client, args.replay_id)
+    if out.as_json:
+        out.json(answer)
+    else:
+        out.fields(f"replay {args.replay_id}: pause requested (it stops at its next page boundary)", answer)
+        out.line(f"resume it with: evreplay replay resume {args.replay_id}")
+    return EXIT_OK
+
+
+def cmd_replay_resume(args: argparse.Namespace, client: ApiClient, out: Output) -> int:
+    answer = replays.resume(client, args.replay_id)
+    if out.as_json:
+        out.json(answer)
+    else:
+        out.fields(f"replay {args.replay_id} resumed", answer)
+        out.line(f"follow it with: evreplay replay wait {args.replay_id}")
+    return EXIT_OK
+
+
+def cmd_destinations(args: argparse.Namespace, client: ApiClient, out: Output) -> int:
+    items = list(client.get("/destinations").get("items") or [])
+    if out.as_json:
+        out.json({"items": items})
+    else:
+        out.table("replay destinations", ("name", "type", "arn"), [(i["name"], i["type"], i["arn"]) for i in items])
     return EXIT_OK
 
 

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from evreplay.cli import commands, investigate, reconcile
 from evreplay.cli.client import DEFAULT_API_URL, ApiClient, ApiError
@@ -58,6 +59,12 @@ def _parameter(text: str) -> tuple[str, str]:
     return name, value
 
 
+def _local_destination(text: str) -> Any:
+    from evreplay.local.destinations import parse_local_destination  # moto-free, but only `local` needs it
+
+    return parse_local_destination(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evreplay",
@@ -88,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=VALUE",
         help="override a template parameter (repeatable)",
+    )
+    local.add_argument(
+        "--destination",
+        type=_local_destination,
+        action="append",
+        default=[],
+        metavar="NAME=TYPE",
+        help="create a replay destination named NAME at the AWS endpoint, TYPE sqs, sqs-fifo (queue NAME.fifo) "
+        "or eventbridge (bus NAME), and declare it (repeatable)",
     )
     local.add_argument(
         "--log-level", default="WARNING", help="log level of the functions' Powertools logger (default %(default)s)"
@@ -147,6 +163,19 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--max-concurrency", type=_positive_int, help="entity lists and streams: at most this many workers"
     )
+    start.add_argument(
+        "--destination",
+        help="where the messages go: a name `evreplay destinations` lists (default: the built-in queue)",
+    )
+    start.add_argument(
+        "--format", choices=("pointer", "event"), help="pointer (default) or event: the stored event inline"
+    )
+    start.add_argument(
+        "--rate",
+        type=_positive_int,
+        metavar="N",
+        help="pacing: at most about N messages a second (max_events_per_second)",
+    )
     start.add_argument("--start", required=True, help="window start, RFC 3339 (inclusive)")
     start.add_argument("--end", required=True, help="window end, RFC 3339 (exclusive)")
     start.add_argument("--include-duplicates", action="store_true", help="replay every stored occurrence")
@@ -160,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("status", "show one replay"),
         ("history", "show a replay's execution history, summarized"),
         ("cancel", "cancel a running replay"),
+        ("pause", "pause a running replay at its next page boundary"),
+        ("resume", "resume a PAUSED or FAILED replay under the same replay_id"),
         ("wait", "follow a replay until its execution ends"),
     ):
         action = replay_sub.add_parser(name, parents=[api], help=text)
@@ -171,8 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing = replay_sub.add_parser("list", parents=[api], help="list replays (the audit trail)")
     listing.add_argument("--entity-id")
     listing.add_argument("--source", help="only replays of this source (stream replays, source filters)")
-    listing.add_argument("--status", help="RUNNING, SUCCEEDED, FAILED, ABORTED, TIMED_OUT")
+    listing.add_argument("--status", help="RUNNING, SUCCEEDED, FAILED, ABORTED, TIMED_OUT, PAUSED")
     listing.add_argument("--limit", type=_positive_int, default=50, help="at most this many (default %(default)s)")
+
+    sub.add_parser("destinations", parents=[api], help="list where a replay may send (GET /destinations)")
 
     events = sub.add_parser("events", parents=[api], help="inspect an entity's stored events in a window")
     events.add_argument("--entity-id", required=True)
@@ -208,6 +241,9 @@ _COMMANDS: dict[tuple[str, str | None], Command] = {
     ("replay", "list"): commands.cmd_replay_list,
     ("replay", "history"): commands.cmd_replay_history,
     ("replay", "cancel"): commands.cmd_replay_cancel,
+    ("replay", "pause"): commands.cmd_replay_pause,
+    ("replay", "resume"): commands.cmd_replay_resume,
+    ("destinations", None): commands.cmd_destinations,
     ("replay", "wait"): commands.cmd_replay_wait,
     ("events", None): commands.cmd_events,
     ("aggregates", None): commands.cmd_aggregates,
@@ -231,6 +267,7 @@ def _run_local(args: argparse.Namespace) -> int:
         via_http=args.via_http,
         retry_visibility_timeout=args.retry_visibility_timeout,
         data_dir=args.data_dir,
+        destinations=tuple(args.destination),
     )
     code = run(options)
     # Everything lives in memory and the stack has stopped: exit now rather than wait for

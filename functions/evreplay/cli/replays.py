@@ -12,7 +12,7 @@ from evreplay.cli.client import ApiClient
 
 RUNNING = "RUNNING"
 # Step Functions' final execution states; anything else is still going.
-FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PAUSED"})
 
 
 class WaitTimeout(RuntimeError):
@@ -42,6 +42,14 @@ def history(client: ApiClient, replay_id: str) -> Any:
 
 def cancel(client: ApiClient, replay_id: str) -> Any:
     return client.delete(replay_path(replay_id))
+
+
+def pause(client: ApiClient, replay_id: str) -> Any:
+    return client.post(replay_path(replay_id) + "/pause", None)
+
+
+def resume(client: ApiClient, replay_id: str) -> Any:
+    return client.post(replay_path(replay_id) + "/resume", None)
 
 
 def is_final(replay: dict[str, Any]) -> bool:

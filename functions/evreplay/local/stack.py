@@ -43,8 +43,10 @@ from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from evreplay.core import clients, settings
+from evreplay.local import destinations as local_destinations
 from evreplay.local import moto_patches, offline, persistence
 from evreplay.local.deploy import deploy_storage
+from evreplay.local.destinations import LocalDestination
 from evreplay.local.gateway import LocalGateway
 from evreplay.local.queue_driver import QueueDriver
 from evreplay.local.server import BindRefused, LocalApi, LocalHttpServer, check_bind_address
@@ -55,7 +57,7 @@ MOTO_CONFIG: Any = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
 }
-_SERVICES = ("s3", "dynamodb", "sqs", "stepfunctions", "lambda", "iam")
+_SERVICES = ("s3", "dynamodb", "sqs", "stepfunctions", "lambda", "iam", "events")
 _STARTUP_TIMEOUT_SECONDS = 20.0
 
 
@@ -79,6 +81,8 @@ class StackOptions:
     retry_visibility_timeout: int | None = None
     # Keep the data here across stops and starts (evreplay.local.persistence); None = memory only.
     data_dir: Path | None = None
+    # Queues and buses to create and declare as ReplayDestinations (docs/design.md §4.12).
+    destinations: tuple[LocalDestination, ...] = ()
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -211,7 +215,13 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per moto request otherwise
         # Powertools warns on every invocation that adds no metric; locally that is only noise.
         warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
-        template = Template(options.template_path, parameter_overrides=options.parameters or None)
+        parameters = dict(options.parameters)
+        if options.destinations:
+            region = Template(options.template_path).region
+            parameters["ReplayDestinations"] = local_destinations.declared(
+                options.destinations, region, parameters.get("ReplayDestinations")
+            )
+        template = Template(options.template_path, parameter_overrides=parameters or None)
         self.template = template
         self.api = LocalApi(LocalGateway(template), self.aws_endpoint)
         try:
@@ -245,6 +255,7 @@ class LocalStack:
         moto_patches.apply(template)
         self.clients = aws_clients(self.aws_endpoint if via_http else None, template.region)
         deploy_storage(template, self.clients)
+        local_destinations.create(self.options.destinations, self.clients)
         deploy_workflow(template, self.clients)
         if self.options.data_dir is not None:
             store = persistence.open_store(self.options.data_dir, template)
@@ -270,9 +281,17 @@ class LocalStack:
             f"  AWS endpoint: {endpoint}    (aws --endpoint-url {endpoint} s3 ls; boto3 endpoint_url=...)",
             "  Credentials:  any (e.g. AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing), region "
             f"{self.template.region if self.template else 'us-east-1'}",
+            *self._destination_lines(),
             self._data_line(),
         ]
         return "\n".join(lines)
+
+    def _destination_lines(self) -> list[str]:
+        region = self.template.region if self.template else "us-east-1"
+        return [
+            f'  Destination:  {d.name} ({d.type}) {d.arn(region)}    (POST /replays with "destination": "{d.name}")'
+            for d in self.options.destinations
+        ]
 
     def _data_line(self) -> str:
         if self.options.data_dir is None:

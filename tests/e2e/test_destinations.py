@@ -36,7 +36,11 @@ def receive_all(sqs: Any, url: str, expected: int, timeout: float = 60.0) -> lis
     while len(received) < expected:
         assert time.monotonic() < deadline, f"{len(received)} of {expected} messages arrived"
         batch = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"], MessageAttributeNames=["All"]
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
         ).get("Messages", [])
         received.extend(batch)
         for message in batch:

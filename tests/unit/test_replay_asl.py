@@ -72,7 +72,15 @@ def test_the_loop_is_one_task_and_one_choice_per_page():
         "ReplayFinished",
         "ContinueAsNew",
         "PaceWait",
+        "ReplayPaused",
     }
+    # Paused (docs/design.md §4.13): checked first, the execution ends with `paused`.
+    assert states["MorePages?"]["Choices"][0] == {
+        "Variable": "$.progress.paused",
+        "BooleanEquals": True,
+        "Next": "ReplayPaused",
+    }
+    assert states["ReplayPaused"]["End"] is True and states["ReplayPaused"]["Parameters"]["paused"] is True
     # Pacing is a Wait the history shows, then the next page (docs/design.md §4.13).
     assert states["PaceWait"] == {**states["PaceWait"], "Type": "Wait", "Next": "ReplayPage"}
     assert states["PaceWait"]["SecondsPath"] == "$.progress.wait_seconds"
@@ -100,7 +108,11 @@ def test_entity_lists_and_streams_take_the_distributed_map_and_one_entity_never_
     states = definition()["States"]
     scope = states["Scope?"]
 
-    assert scope["Choices"] == [{"Variable": "$.scope", "StringEquals": "entity", "Next": "ReplayPage"}]
+    assert scope["Choices"] == [
+        {"Variable": "$.scope", "StringEquals": "entity", "Next": "ReplayPage"},
+        # A resumed list or stream (docs/design.md §4.13) has its plan: no planning again.
+        {"Variable": "$.plan", "IsPresent": True, "Next": "ReplayEntities"},
+    ]
     assert "ReplayEntities" not in reachable(states, "ReplayPage")
     assert {"PlanReplay", "ReplayTooLarge", "ReplayEntities", "SummarizeReplay"} <= reachable(states, "PlanReplay")
     fanout = states["ReplayEntities"]

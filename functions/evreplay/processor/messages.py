@@ -10,20 +10,16 @@ from typing import Any
 
 from evreplay.core import schemas
 from evreplay.core.errors import InvalidReplayMessage
-from evreplay.core.event_ids import payload_sha256
+from evreplay.core.event_ids import payload_sha256, reject_constant
 from evreplay.core.times import utc_day
 from evreplay.processor.hashing import input_hash
 from evreplay.replay.queue import ReplayMessage
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_message(body: str) -> ReplayMessage:
     """The message, or InvalidReplayMessage naming the offending field (schema: replay_message)."""
     try:
-        data = json.loads(body, parse_constant=_reject_constant)
+        data = json.loads(body, parse_constant=reject_constant)
     except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidReplayMessage("message body is not JSON", field="body") from exc
     schemas.check(schemas.REPLAY_MESSAGE, data, error_class=InvalidReplayMessage)

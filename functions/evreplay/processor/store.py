@@ -37,7 +37,8 @@ from evreplay.processor.keys import (
 )
 from evreplay.processor.messages import Contribution
 from evreplay.processor.versions import AggregateVersion
-from evreplay.store.index import deserialize
+from evreplay.store import dynamo
+from evreplay.store.dynamo import CONDITION_FAILED, TransactionCancelled, deserialize
 
 
 def _version_cursor(cursor: str, prefix: str) -> str:
@@ -53,17 +54,9 @@ APPLIED = "APPLIED"  # the event's first occurrence in this version
 APPLIED_REPEAT = "APPLIED_REPEAT"  # another occurrence of an event already counted (include_duplicates=true)
 ALREADY_APPLIED = "ALREADY_APPLIED"  # this (replay_id, seq) was applied before: nothing changed
 
-_CONDITION_FAILED = "ConditionalCheckFailed"
 # Cancellation reasons worth another attempt: concurrent batches of one replay update the same
 # version item, and DynamoDB cancels one of two conflicting transactions.
 _RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
-
-
-class _Cancelled(Exception):
-    def __init__(self, codes: list[str], items: list[dict[str, Any] | None]) -> None:
-        super().__init__(", ".join(codes))
-        self.codes = codes
-        self.items = items
 
 
 class AggregateStore:
@@ -91,8 +84,8 @@ class AggregateStore:
         try:
             self._transact([first, self._add_to_version(c, now, new_event=True)])
             return APPLIED
-        except _Cancelled as cancelled:
-            if cancelled.codes[0] != _CONDITION_FAILED:
+        except TransactionCancelled as cancelled:
+            if cancelled.codes[0] != CONDITION_FAILED:
                 raise StorageUnavailable(f"could not apply the message ({cancelled}); retry") from cancelled
             existing = cancelled.items[0]
         if existing is None or "seq" not in existing:
@@ -103,8 +96,8 @@ class AggregateStore:
         try:
             self._transact([repeat, self._add_to_version(c, now, new_event=False)])
             return APPLIED_REPEAT
-        except _Cancelled as cancelled:
-            if cancelled.codes[0] == _CONDITION_FAILED:
+        except TransactionCancelled as cancelled:
+            if cancelled.codes[0] == CONDITION_FAILED:
                 return ALREADY_APPLIED
             raise StorageUnavailable(f"could not apply the message ({cancelled}); retry") from cancelled
 
@@ -189,18 +182,14 @@ class AggregateStore:
         """One transaction; conflicts with concurrent batches are retried with jittered backoff."""
         for attempt in range(1, self._attempts + 1):
             try:
-                self._ddb.transact_write_items(TransactItems=items)
+                dynamo.transact(self._ddb, items, "write aggregates")
                 return
-            except AWS_CALL_ERRORS as exc:
-                if aws_error_code(exc) != "TransactionCanceledException":
-                    raise StorageUnavailable(
-                        f"could not write aggregates ({aws_error_code(exc) or 'error'}); retry"
-                    ) from exc
-                reasons = exc.response.get("CancellationReasons") or []
-                codes = [str(reason.get("Code", "None")) for reason in reasons] or ["Unknown"]
-                retryable = _CONDITION_FAILED not in codes and any(code in _RETRYABLE_REASONS for code in codes)
+            except TransactionCancelled as cancelled:
+                retryable = not cancelled.condition_failed and any(
+                    code in _RETRYABLE_REASONS for code in cancelled.codes
+                )
                 if not retryable or attempt == self._attempts:
-                    raise _Cancelled(codes, [reason.get("Item") for reason in reasons] or [None]) from exc
+                    raise
             self._sleep(random.uniform(0, 0.025 * 2**attempt))
 
     # ------------------------------------------------------------ reads
@@ -221,7 +210,7 @@ class AggregateStore:
         # One more than asked: next_cursor is null exactly when nothing follows.
         while len(items) <= limit:
             params["Limit"] = limit + 1 - len(items)
-            response = self._query(params)
+            response = dynamo.query(self._ddb, params, "read aggregates")
             items.extend(response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 break
@@ -233,7 +222,8 @@ class AggregateStore:
     def version(self, entity_id: str, day: str, replay_id: str) -> AggregateVersion | None:
         """One version, or None. A Query on the exact key (one item read) rather than GetItem:
         the aggregates API's role is allowed Query only."""
-        response = self._query(
+        response = dynamo.query(
+            self._ddb,
             {
                 "TableName": self.table,
                 "KeyConditionExpression": "pk = :pk AND sk = :sk",
@@ -241,7 +231,8 @@ class AggregateStore:
                     ":pk": {"S": partition_key(entity_id)},
                     ":sk": {"S": version_sk(day, replay_id)},
                 },
-            }
+            },
+            "read aggregates",
         )
         items = response.get("Items", [])
         return AggregateVersion.from_item(items[0]) if items else None
@@ -256,19 +247,8 @@ class AggregateStore:
                 ":prefix": {"S": first_marker_sk(day, replay_id, "")},
             },
         }
-        while True:
-            response = self._query(params)
-            for item in response.get("Items", []):
+        for page in dynamo.query_pages(self._ddb, params, "read aggregates"):
+            for item in page.get("Items", []):
                 plain = deserialize(item)
                 plain["seq"] = int(plain["seq"])
                 yield plain
-            if "LastEvaluatedKey" not in response:
-                return
-            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    def _query(self, params: dict[str, Any]) -> dict[str, Any]:
-        try:
-            response: dict[str, Any] = self._ddb.query(**params)
-        except AWS_CALL_ERRORS as exc:
-            raise StorageUnavailable(f"could not read aggregates ({aws_error_code(exc) or 'error'}); retry") from exc
-        return response

@@ -9,7 +9,7 @@ from evreplay.core import schemas
 from evreplay.http.query import calendar_day, schema_checked
 from evreplay.processor.hashing import LIMB_COUNT, from_limbs, render_hash
 from evreplay.processor.keys import PARTITION_PREFIX, TYPE_PREFIX, VERSION_PREFIX, limb_name
-from evreplay.store.index import deserialize
+from evreplay.store.dynamo import deserialize
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,11 @@ from _common import local_aws, machine
 from bench_replay import PRICE_TRANSITION, history
 from evreplay.core import clients
 from evreplay.core.settings import reset_settings
-from evreplay.handlers import replay_tasks
 from evreplay.local import moto_patches
 from evreplay.local.gateway import LocalGateway
 from evreplay.local.template import ACCOUNT_ID, Template
 from evreplay.local.workflow import deploy_workflow
+from evreplay.replay import tasks as replay_tasks
 
 PRICE = {"sqs": 0.40 / 1e6, "sqs-fifo": 0.50 / 1e6, "eventbridge": 1.00 / 1e6, "s3_get": 0.40 / 1e6}
 WINDOW = {"start_time": "2025-12-28T00:00:00Z", "end_time": "2025-12-29T00:00:00Z"}

@@ -55,11 +55,11 @@ import boto3
 from _common import TEMPLATE, local_aws, machine
 from evreplay.core import clients
 from evreplay.core.settings import get_settings, reset_settings
-from evreplay.handlers import replay_tasks
 from evreplay.ingest.service import new_arrival_id
 from evreplay.local import moto_patches
 from evreplay.local.template import Template
 from evreplay.local.workflow import deploy_workflow
+from evreplay.replay import tasks as replay_tasks
 from evreplay.store.index import IndexRow, entity_pk, registry_sk, window_condition
 
 ENTITY = "bench-entity"

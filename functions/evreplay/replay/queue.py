@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+BATCH_SIZE = 10  # entries of one SendMessageBatch or PutEvents call
+
 
 @dataclass(frozen=True)
 class ReplayMessage:

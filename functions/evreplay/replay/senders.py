@@ -30,14 +30,14 @@ from typing import Any, Protocol
 
 from evreplay.core.errors import AWS_CALL_ERRORS, EventBridgeSendFailed, SqsSendFailed, aws_error_code
 from evreplay.replay.destinations import DEFAULT, EVENTBRIDGE, SQS, SQS_FIFO, Destination, InvalidDestinations
-from evreplay.replay.queue import ReplayMessage, SendReport
+from evreplay.replay.queue import BATCH_SIZE, ReplayMessage, SendReport
 from evreplay.store.raw import RawStore
 
 POINTER = "pointer"
 EVENT = "event"
 FORMATS = (POINTER, EVENT)
 
-BATCH_ENTRIES = 10  # SendMessageBatch and PutEvents alike
+BATCH_ENTRIES = BATCH_SIZE  # SendMessageBatch and PutEvents alike
 BATCH_BYTES = 256 * 1024  # a whole call, and so one entry, for both
 EVENT_SOURCE = "evreplay.replay"
 REPLAY_ID_ATTRIBUTE = "evreplay-replay-id"

@@ -13,7 +13,15 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=30)
+# A replay page sends on up to 16 threads (evreplay.replay.concurrency): a pooled connection each, and
+# room for the calls of other threads of the same process.
+MAX_POOL_CONNECTIONS = 32
+_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 8},
+    connect_timeout=5,
+    read_timeout=30,
+    max_pool_connections=MAX_POOL_CONNECTIONS,
+)
 
 
 @cache

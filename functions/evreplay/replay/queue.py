@@ -5,6 +5,9 @@ What it cannot see is a successful call that reports some entries `Failed`: thos
 those) are sent again, with backoff, a few times; if they keep failing the page fails with
 `SqsSendFailed`, which the state machine retries as a whole page. A resent page repeats the same
 (replay_id, seq) pairs, which the processor deduplicates.
+
+A page's batches go out concurrently (`run_batches`, bounded): on AWS each call is a wait, and the
+queue is a standard one, so batches have no order to keep.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evreplay.core.errors import AWS_CALL_ERRORS, SqsSendFailed, aws_error_code
+from evreplay.replay.concurrency import DEFAULT_WORKERS, run_batches
 
 BATCH_SIZE = 10
 FAILED_ENTRY_ATTEMPTS = 5
@@ -64,25 +68,34 @@ class ReplayQueue:
         attempts: int = FAILED_ENTRY_ATTEMPTS,
         backoff_seconds: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        max_workers: int = DEFAULT_WORKERS,
     ) -> None:
         self._sqs = sqs_client
         self.queue_url = queue_url
         self._attempts = attempts
         self._backoff = backoff_seconds
         self._sleep = sleep
+        self._workers = max_workers
 
     @property
     def backoff_seconds(self) -> float:
         return FAILED_ENTRY_BACKOFF_SECONDS if self._backoff is None else self._backoff
 
     def send(self, messages: Sequence[ReplayMessage]) -> SendReport:
+        batches = [
+            [{"Id": str(m.seq), "MessageBody": m.body()} for m in messages[start : start + BATCH_SIZE]]
+            for start in range(0, len(messages), BATCH_SIZE)
+        ]
         report = SendReport()
-        for start in range(0, len(messages), BATCH_SIZE):
-            entries = [{"Id": str(m.seq), "MessageBody": m.body()} for m in messages[start : start + BATCH_SIZE]]
-            self._send_batch(entries, report)
+        for batch in run_batches(batches, self._send_batch, max_workers=self._workers):
+            report.calls += batch.calls
+            report.resent_entries += batch.resent_entries
         return report
 
-    def _send_batch(self, entries: list[dict[str, str]], report: SendReport) -> None:
+    def _send_batch(self, entries: list[dict[str, str]]) -> SendReport:
+        """One batch, its Failed entries resent; what it took (a report of its own: batches run on
+        several threads)."""
+        report = SendReport()
         pending = entries
         failures: list[dict[str, Any]] = []
         for attempt in range(self._attempts):
@@ -96,7 +109,7 @@ class ReplayQueue:
             report.calls += 1
             failures = list(response.get("Failed") or [])
             if not failures:
-                return
+                return report
             failed_ids = {failure["Id"] for failure in failures}
             pending = [entry for entry in pending if entry["Id"] in failed_ids]
         codes = sorted({str(failure.get("Code")) for failure in failures})

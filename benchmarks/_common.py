@@ -25,6 +25,7 @@ import boto3  # noqa: E402
 from evreplay.core import clients  # noqa: E402
 from evreplay.core.settings import reset_settings  # noqa: E402
 from evreplay.local.deploy import deploy_storage  # noqa: E402
+from evreplay.local.stack import MOTO_CONFIG  # noqa: E402
 from evreplay.local.template import Template  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
@@ -37,7 +38,7 @@ reset_settings()
 @contextmanager
 def local_aws() -> Iterator[dict[str, Any]]:
     """A fresh moto with the template's storage; yields clients by service name."""
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
+    with mock_aws(config=MOTO_CONFIG):
         clients.reset_clients()
         session = boto3.session.Session()
         handles = {name: session.client(name) for name in ("s3", "dynamodb", "sqs", "stepfunctions")}

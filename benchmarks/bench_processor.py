@@ -37,7 +37,9 @@ from evreplay.core.settings import get_settings
 from evreplay.core.times import format_utc
 from evreplay.local import moto_patches
 from evreplay.local.runtime import FakeLambdaContext
-from evreplay.processor.aggregates import AggregateStore, contribution_of, first_marker_sk, parse_message
+from evreplay.processor.keys import first_marker_sk
+from evreplay.processor.messages import contribution_of, parse_message
+from evreplay.processor.store import AggregateStore
 from evreplay.store.raw import RawStore, raw_key
 
 DAY = datetime(2025, 6, 1, 10, tzinfo=UTC)

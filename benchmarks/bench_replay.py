@@ -64,13 +64,13 @@ from _common import TEMPLATE, local_aws, machine
 from _latency import LatencyModel, add_arguments, print_model
 from evreplay.core import clients
 from evreplay.core.settings import get_settings, reset_settings
-from evreplay.handlers import replay_tasks
 from evreplay.ingest.service import new_arrival_id
 from evreplay.local import moto_patches
 from evreplay.local.template import Template
 from evreplay.local.workflow import deploy_workflow
 from evreplay.replay import concurrency
 from evreplay.replay import queue as replay_queue
+from evreplay.replay import tasks as replay_tasks
 from evreplay.replay import workflow as replay_workflow
 from evreplay.store.index import IndexRow, entity_pk, registry_sk, window_condition
 

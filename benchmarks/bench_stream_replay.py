@@ -55,11 +55,11 @@ from bench_replay import (
 )
 from evreplay.core import clients
 from evreplay.core.settings import get_settings
-from evreplay.handlers import replay_tasks
 from evreplay.ingest.service import new_arrival_id
 from evreplay.local import moto_patches
 from evreplay.local.workflow import deploy_workflow
 from evreplay.replay import fanout as replay_fanout
+from evreplay.replay import tasks as replay_tasks
 from evreplay.store.index import IndexRow, entity_pk, registry_sk
 
 SOURCE = "bench_stream"

@@ -26,6 +26,7 @@ from evreplay.core.settings import reset_settings  # noqa: E402
 from evreplay.local import moto_patches  # noqa: E402
 from evreplay.local.deploy import deploy_storage  # noqa: E402
 from evreplay.local.gateway import LocalGateway  # noqa: E402
+from evreplay.local.stack import MOTO_CONFIG  # noqa: E402
 from evreplay.local.template import Template  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
@@ -36,11 +37,6 @@ reset_settings()
 
 # One session for the tests' own clients: a new session re-parses botocore's data files (~0.4 s).
 SESSION = boto3.session.Session()
-
-MOTO_CONFIG: Any = {
-    "stepfunctions": {"execute_state_machine": True},
-    "lambda": {"use_docker": False},
-}
 
 
 @dataclass

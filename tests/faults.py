@@ -37,7 +37,7 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 from evreplay.core import clients
-from evreplay.processor import aggregates
+from evreplay.processor import store as aggregate_store
 from evreplay.replay import queue as replay_queue
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 
@@ -327,7 +327,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.001)
     monkeypatch.setattr(replay_queue, "FAILED_ENTRY_BACKOFF_SECONDS", 0.001)
     # the processor's jittered wait between attempts of a cancelled aggregates transaction
-    monkeypatch.setattr(aggregates, "random", SimpleNamespace(uniform=lambda low, high: 0.0))
+    monkeypatch.setattr(aggregate_store, "random", SimpleNamespace(uniform=lambda low, high: 0.0))
 
 
 class FailEntries:

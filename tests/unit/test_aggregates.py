@@ -10,23 +10,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from evreplay.core.errors import InvalidReplayMessage, InvalidRequest, StorageUnavailable
-from evreplay.processor.aggregates import (
-    ALREADY_APPLIED,
-    APPLIED,
-    APPLIED_REPEAT,
-    LIMB_COUNT,
-    AggregateStore,
-    Contribution,
-    ReplayMessage,
-    contribution_of,
-    from_limbs,
-    input_hash,
-    inputs_hash,
-    parse_list_query,
-    parse_message,
-    render_hash,
-    to_limbs,
-)
+from evreplay.processor.hashing import LIMB_COUNT, from_limbs, input_hash, inputs_hash, render_hash, to_limbs
+from evreplay.processor.messages import Contribution, contribution_of, parse_message
+from evreplay.processor.store import ALREADY_APPLIED, APPLIED, APPLIED_REPEAT, AggregateStore
+from evreplay.processor.versions import parse_list_query
+from evreplay.replay.queue import ReplayMessage
 from hypothesis import given
 from hypothesis import strategies as st
 

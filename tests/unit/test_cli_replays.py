@@ -11,7 +11,7 @@ from evreplay.cli.client import ApiClient
 from evreplay.cli.main import main
 
 TRACE = [
-    '  File "/var/task/evreplay/handlers/replay_tasks.py", line 58, in validate\n    return start_replay(\n',
+    '  File "/var/task/evreplay/handlers/validate_replay.py", line 22, in handler\n    return start_replay(\n',
     '  File "/var/task/evreplay/replay/request.py", line 61, in parse_replay_request\n    schemas.check(...)\n',
 ]
 FAILED = {
@@ -81,7 +81,7 @@ def test_status_of_a_failed_replay_shows_the_error_and_its_message_not_the_raw_c
 
     assert code == 0
     assert "InvalidReplayRequest: start_time: required" in out
-    assert "stackTrace" not in out and "replay_tasks.py" not in out and "errorType" not in out
+    assert "stackTrace" not in out and "validate_replay.py" not in out and "errorType" not in out
     assert "--verbose" in out
 
 
@@ -90,7 +90,7 @@ def test_status_verbose_adds_the_stack_trace(api, capsys) -> None:
     out = capsys.readouterr().out
 
     assert "InvalidReplayRequest: start_time: required" in out
-    assert "replay_tasks.py" in out and "parse_replay_request" in out
+    assert "validate_replay.py" in out and "parse_replay_request" in out
 
 
 def test_aggregates_show_whole_replay_ids_even_when_they_share_a_prefix(api, capsys) -> None:

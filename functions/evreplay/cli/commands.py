@@ -301,12 +301,6 @@ def show_history(out: Output, answer: Any) -> None:
         )
 
 
-def _columns(rows: list[dict[str, Any]], preferred: tuple[str, ...]) -> list[str]:
-    present = {key for row in rows for key in row}
-    ordered = [name for name in preferred if name in present]
-    return ordered + sorted(present - set(ordered))
-
-
 def cmd_replay_cancel(args: argparse.Namespace, client: ApiClient, out: Output) -> int:
     answer = replays.cancel(client, args.replay_id)
     if out.as_json:

@@ -26,11 +26,10 @@ from evreplay.cli import charts
 from evreplay.cli.client import ApiClient
 from evreplay.cli.output import Output
 from evreplay.core.times import InvalidTimestamp, parse_rfc3339
+from evreplay.investigation.stats import EMPTY, LOW
 
 Command = Callable[[argparse.Namespace, ApiClient, Output], int]
 
-EMPTY = "EMPTY"
-LOW = "LOW"
 _FLAG_STYLES = {EMPTY: "bold red", LOW: "yellow"}
 _BUCKET_SIZES = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 # A strip row is one day of hours or one week of days; past this many rows the table says it all.

@@ -1,10 +1,15 @@
-"""Deterministic event ids and content hashes."""
+"""Deterministic event ids and content hashes, and the strict JSON parsing they rely on."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from typing import Any
+
+
+def reject_constant(name: str) -> Any:
+    """json.loads' parse_constant: NaN, Infinity and -Infinity are not JSON."""
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def canonical_json(value: Any) -> str:

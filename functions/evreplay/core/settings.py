@@ -17,13 +17,6 @@ class SettingsError(RuntimeError):
     """The environment does not describe a usable deployment."""
 
 
-def _required(env: Mapping[str, str], name: str) -> str:
-    value = env.get(name, "").strip()
-    if not value:
-        raise SettingsError(f"environment variable {name} is required (set by template.yaml)")
-    return value
-
-
 def _optional(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None

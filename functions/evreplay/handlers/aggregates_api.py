@@ -13,8 +13,9 @@ from evreplay.core import clients
 from evreplay.core.observability import logger, metrics, tracer
 from evreplay.core.settings import get_settings
 from evreplay.http.plumbing import install_error_handlers, json_response
-from evreplay.processor.aggregates import AggregateStore, parse_list_query
 from evreplay.processor.diff import diff_versions, parse_diff_query
+from evreplay.processor.store import AggregateStore
+from evreplay.processor.versions import parse_list_query
 
 settings = get_settings()
 app = APIGatewayRestResolver()

@@ -13,7 +13,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from evreplay.core import clients
 from evreplay.core.observability import logger, metrics, tracer
 from evreplay.core.settings import get_settings
-from evreplay.processor.aggregates import AggregateStore, MessageFolder
+from evreplay.processor.folding import MessageFolder
+from evreplay.processor.store import AggregateStore
 from evreplay.store.raw import RawStore
 
 settings = get_settings()

@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from evreplay.core.answers import Answer
 from evreplay.core.errors import EvReplayError, InvalidRequest, PayloadTooLarge, error_body, http_status
+from evreplay.core.event_ids import reject_constant
 from evreplay.core.observability import logger
 
 # How deep a request body may nest. Far more than events need, and far below what Python's
@@ -29,10 +30,6 @@ _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"[]{}")
 # A \uD800-\uDFFF escape: the only way a lone surrogate gets into a parsed JSON string.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _finite_float(text: str) -> float:
@@ -84,7 +81,7 @@ def read_json_body(event: BaseProxyEvent, max_bytes: int) -> Any:
     too_deep = InvalidRequest(f"nests deeper than {MAX_JSON_DEPTH} levels; at most {MAX_JSON_DEPTH}", field="body")
     try:
         text = data.decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = json.loads(text, parse_constant=reject_constant, parse_float=_finite_float)
     except UnicodeDecodeError as exc:
         raise InvalidRequest("not valid UTF-8", field="body") from exc
     except RecursionError as exc:

@@ -38,9 +38,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from evreplay.core import schemas
-from evreplay.core.errors import AWS_CALL_ERRORS, InvalidRequest, StorageUnavailable, aws_error_code
+from evreplay.core.errors import InvalidRequest
 from evreplay.core.times import InvalidTimestamp, format_utc, normalize, parse_rfc3339
 from evreplay.http.query import calendar_day, schema_checked
+from evreplay.store import dynamo
+from evreplay.store.dynamo import deserialize
 from evreplay.store.index import (
     ACCEPTED,
     DUP_PK,
@@ -48,7 +50,6 @@ from evreplay.store.index import (
     DUPLICATES_INDEX,
     LAG_INDEX,
     LAG_PK,
-    deserialize,
     duplicate_partition,
     duplicate_sort_prefix,
     lag_partition,
@@ -443,20 +444,10 @@ class Investigation:
 
     # ------------------------------------------------------------ plumbing
     def _query(self, params: dict[str, Any]) -> dict[str, Any]:
-        try:
-            response: dict[str, Any] = self._ddb.query(**params)
-        except AWS_CALL_ERRORS as exc:
-            raise StorageUnavailable(f"could not query the index ({aws_error_code(exc) or 'error'}); retry") from exc
-        return response
+        return dynamo.query(self._ddb, params, "query the index")
 
     def _pages(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        params = dict(params)
-        while True:
-            page = self._query(params)
-            yield page
-            if "LastEvaluatedKey" not in page:
-                return
-            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return dynamo.query_pages(self._ddb, params, "query the index")
 
     def _query_all(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         for page in self._pages(params):

@@ -137,10 +137,12 @@ class LocalGateway:
         if matched is None:
             if method not in API_GATEWAY_METHODS:
                 allowed = ", ".join(self.allowed_methods(path)) or "none"
-                return _error(405, "MethodNotAllowed", f"{method} is not an HTTP method of this API (here: {allowed})")
+                return error_response(
+                    405, "MethodNotAllowed", f"{method} is not an HTTP method of this API (here: {allowed})"
+                )
             # What API Gateway (REST, IAM auth) answers for a method or path the API does not declare,
             # in the template's DEFAULT_4XX shape.
-            return _error(
+            return error_response(
                 403,
                 "MISSING_AUTHENTICATION_TOKEN",
                 "Missing Authentication Token",
@@ -166,6 +168,6 @@ class LocalGateway:
         )
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> GatewayResponse:
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> GatewayResponse:
     body = json.dumps({"error": {"code": code, "message": message, "field": None}})
     return GatewayResponse(status, {"Content-Type": "application/json", **(headers or {})}, body)

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from evreplay.local.gateway import GatewayResponse, LocalGateway
+from evreplay.local.gateway import GatewayResponse, LocalGateway, error_response
 from evreplay.local.runtime import function_lock
 
 HEALTH_PATH = "/health"
@@ -64,10 +64,6 @@ def _json_body(status: int, body: Any, headers: dict[str, str] | None = None) ->
     return GatewayResponse(status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(body))
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> GatewayResponse:
-    return _json_body(status, {"error": {"code": code, "message": message, "field": None}}, headers)
-
-
 class LocalApi:
     """What the HTTP layer calls: readiness, /health, and the gateway for everything else."""
 
@@ -107,7 +103,7 @@ class LocalApi:
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
             return self.health()
         if not self.ready.is_set():
-            return _error(503, "ServiceUnavailable", "the local stack is still starting", {"Retry-After": "1"})
+            return error_response(503, "ServiceUnavailable", "the local stack is still starting", {"Retry-After": "1"})
         matched = self.gateway.match(method, path)
         if matched is None:
             return self.gateway.request(method, path, body, headers, parts.query)  # its 403 / 405
@@ -121,7 +117,7 @@ class LocalApi:
                 return self.gateway.request(method, path, body, headers, parts.query)
         except Exception as exc:  # an exception escaping a handler is what Lambda reports as a 502
             print(f"evreplay local: {method} {path} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return _error(502, "LambdaError", f"the function failed: {type(exc).__name__}: {exc}"[:500])
+            return error_response(502, "LambdaError", f"the function failed: {type(exc).__name__}: {exc}"[:500])
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -133,12 +129,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         method = self.command.upper()
         body: bytes | None = None
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            response = _error(411, "LengthRequired", "send a Content-Length; chunked bodies are not supported")
+            response = error_response(411, "LengthRequired", "send a Content-Length; chunked bodies are not supported")
             self.close_connection = True
         else:
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_REQUEST_BYTES:
-                response = _error(413, "PayloadTooLarge", f"request body is over {MAX_REQUEST_BYTES} bytes")
+                response = error_response(413, "PayloadTooLarge", f"request body is over {MAX_REQUEST_BYTES} bytes")
                 self.close_connection = True
             else:
                 body = self.rfile.read(length) if length else None

@@ -1,7 +1,7 @@
 """GET /aggregates/diff: why did an entity's day change between two replays?
 
 Compares two versions of one (entity, UTC day): their counts, and the event_ids each applied,
-read from the applied-markers the processor keeps per version (`evreplay.processor.aggregates`). One
+read from the applied-markers the processor keeps per version (`evreplay.processor.keys`). One
 version's markers are one key range sorted by event_id, so the two are merged in one pass.
 Cost: two single-item Queries for the versions, then every marker of both (items read = the two
 versions' input counts; one request per 1 MiB page, ~3 000 markers).
@@ -17,7 +17,8 @@ from typing import Any
 from evreplay.core import schemas
 from evreplay.core.errors import VersionNotFound
 from evreplay.http.query import calendar_day, schema_checked
-from evreplay.processor.aggregates import AggregateStore, AggregateVersion
+from evreplay.processor.store import AggregateStore
+from evreplay.processor.versions import AggregateVersion
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from evreplay.replay.queue import BATCH_SIZE
 from evreplay.store.index import IndexRow
-
-BATCH_SIZE = 10
 
 
 class Claims(Protocol):

@@ -350,20 +350,14 @@ class ReplayService:
         }
 
     def _history(self, execution_arn: str) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            params: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-            if token:
-                params["nextToken"] = token
-            try:
-                page = self._sfn.get_execution_history(**params)
-            except AWS_CALL_ERRORS as exc:
-                raise StorageUnavailable(f"could not read the replay's history ({_code(exc)}); retry") from exc
-            events.extend(page.get("events", []))
-            token = page.get("nextToken")
-            if not token:
-                return sorted(events, key=lambda event: event["id"])
+        pages = self._sfn.get_paginator("get_execution_history").paginate(
+            executionArn=execution_arn, PaginationConfig={"PageSize": 1000}
+        )
+        try:
+            events = [event for page in pages for event in page.get("events", [])]
+        except AWS_CALL_ERRORS as exc:
+            raise StorageUnavailable(f"could not read the replay's history ({_code(exc)}); retry") from exc
+        return sorted(events, key=lambda event: event["id"])
 
     # ------------------------------------------------------------------ cancel
     def cancel(self, replay_id: str) -> dict[str, Any]:

@@ -36,7 +36,8 @@ from decimal import Decimal
 from typing import Any
 
 from evreplay.core.errors import AWS_CALL_ERRORS, StorageUnavailable, aws_error_code
-from evreplay.store.index import deserialize, serialize
+from evreplay.store import dynamo
+from evreplay.store.dynamo import TransactionCancelled, deserialize, serialize
 
 MARKER_PREFIX = "R#"
 ENTITY_PREFIX = "ENTITY#"
@@ -266,15 +267,13 @@ class ReplayStateStore:
                 for pk in set(current.listing_pks()) - set(updated.listing_pks())
             ]
         try:
-            self._ddb.transact_write_items(TransactItems=writes)
-        except AWS_CALL_ERRORS as exc:
-            code = aws_error_code(exc)
-            reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
-            if code == "TransactionCanceledException" and any(
-                reason.get("Code") == "ConditionalCheckFailed" for reason in reasons
-            ):
+            dynamo.transact(self._ddb, writes, "record the replay's end")
+        except TransactionCancelled as cancelled:
+            if cancelled.condition_failed:
                 return False
-            raise StorageUnavailable(f"could not record the replay's end ({code or 'error'})") from exc
+            raise StorageUnavailable(
+                f"could not record the replay's end (cancelled: {cancelled}); retry"
+            ) from cancelled
         return True
 
     def list_records(
@@ -297,10 +296,7 @@ class ReplayStateStore:
         }
         if after_sk:
             params["ExclusiveStartKey"] = {"pk": {"S": pk}, "sk": {"S": after_sk}}
-        try:
-            response = self._ddb.query(**params)
-        except AWS_CALL_ERRORS as exc:
-            raise StorageUnavailable(f"could not list replays ({aws_error_code(exc) or 'error'})") from exc
+        response = dynamo.query(self._ddb, params, "list replays")
         records = [ReplayRecord.from_item(item) for item in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
         return records, (last["sk"]["S"] if last else None)
@@ -350,22 +346,14 @@ class ReplayStateStore:
         }
         plan: dict[str, Any] | None = None
         items: list[dict[str, Any]] = []
-        while True:
-            try:
-                response = self._ddb.query(**params)
-            except AWS_CALL_ERRORS as exc:
-                raise StorageUnavailable(
-                    f"could not read the replay's progress ({aws_error_code(exc) or 'error'})"
-                ) from exc
-            for raw in response.get("Items", []):
+        for page in dynamo.query_pages(self._ddb, params, "read the replay's progress"):
+            for raw in page.get("Items", []):
                 item = _plain(deserialize(raw))
                 if item["sk"] == PROGRESS_SK:
                     plan = {"entities_total": item["entities_total"], "items_total": item["items_total"]}
                 else:
                     items.append(json.loads(item["counters"]))
-            if not response.get("LastEvaluatedKey"):
-                return plan, items
-            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return plan, items
 
     def mark_cancelled(self, replay_id: str) -> None:
         """Tell every worker of the replay to send nothing more (DELETE /replays/{id})."""

@@ -36,10 +36,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
 from evreplay.core.errors import AWS_CALL_ERRORS, StorageUnavailable, aws_error_code
 from evreplay.core.times import utc_day, utc_days
+from evreplay.store import dynamo
+from evreplay.store.dynamo import CONDITION_FAILED, TransactionCancelled, deserialize, serialize
 
 ENTITY_PREFIX = "E#"
 OCCURRENCE_PREFIX = "T#"
@@ -60,9 +60,6 @@ STREAM_INDEX = "StreamByDay"
 STREAM_PK = "stream_pk"
 STREAM_SK = "stream_sk"
 STREAM_SHARDS = 16  # fixed for the life of a deployment: ingest and replay must agree on it
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 def entity_pk(entity_id: str) -> str:
@@ -126,14 +123,6 @@ def stream_partitions(source: str, start_time: str, end_time: str) -> list[str]:
     """Every StreamByDay partition a window `[start_time, end_time)` of one source may have rows in."""
     days = utc_days(start_time, end_time)
     return [stream_partition(source, day, shard) for day in days for shard in range(STREAM_SHARDS)]
-
-
-def serialize(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: _serializer.serialize(value) for key, value in item.items() if value is not None}
-
-
-def deserialize(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: _deserializer.deserialize(value) for key, value in item.items()}
 
 
 @dataclass(frozen=True)
@@ -223,8 +212,8 @@ class EventIndex:
         try:
             self._transact([first, self._put_row(row, ACCEPTED), *extra(ACCEPTED)])
             return ACCEPTED
-        except _Cancelled as cancelled:
-            if cancelled.reasons[:1] != ["ConditionalCheckFailed"]:
+        except TransactionCancelled as cancelled:
+            if cancelled.codes[0] != CONDITION_FAILED:
                 raise StorageUnavailable("could not index the event (transaction cancelled); retry") from cancelled
         again = {
             "Update": {
@@ -237,7 +226,7 @@ class EventIndex:
         }
         try:
             self._transact([again, self._put_row(row, DUPLICATE), *extra(DUPLICATE)])
-        except _Cancelled as cancelled:
+        except TransactionCancelled as cancelled:
             raise StorageUnavailable("could not index the duplicate (transaction cancelled); retry") from cancelled
         return DUPLICATE
 
@@ -316,11 +305,11 @@ class EventIndex:
         try:
             self._transact(items)
             return outcome
-        except _Cancelled as cancelled:
-            reasons = cancelled.reasons + ["None"] * (len(items) - len(cancelled.reasons))
-            if reasons[1] == "ConditionalCheckFailed":
+        except TransactionCancelled as cancelled:
+            reasons = cancelled.codes
+            if reasons[1] == CONDITION_FAILED:
                 return Restored(EXISTING)
-            if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons:
+            if CONDITION_FAILED in reasons or "TransactionConflict" in reasons:
                 return None
             raise StorageUnavailable(f"could not restore the row (cancelled: {cancelled}); retry") from cancelled
 
@@ -335,31 +324,10 @@ class EventIndex:
     def items(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """The stored items at these (pk, sk) keys, by key; absent keys are left out."""
         unique = list(dict.fromkeys(keys))
-        found = self._batch_get([{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in unique], "index", consistent=True)
+        found = dynamo.batch_get(
+            self._ddb, self.table, [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in unique], "index", consistent=True
+        )
         return {(item["pk"]["S"], item["sk"]["S"]): item for item in found}
-
-    def _batch_get(
-        self, keys: list[dict[str, Any]], what: str, consistent: bool, projection: str | None = None
-    ) -> list[dict[str, Any]]:
-        """BatchGetItem of distinct `keys` in requests of 100, unprocessed keys asked again (ten times
-        at most); `what` names the items in errors."""
-        found: list[dict[str, Any]] = []
-        for start in range(0, len(keys), 100):
-            request: dict[str, Any] = {self.table: {"Keys": keys[start : start + 100], "ConsistentRead": consistent}}
-            if projection:
-                request[self.table]["ProjectionExpression"] = projection
-            attempts = 0
-            while request:
-                try:
-                    response = self._ddb.batch_get_item(RequestItems=request)
-                except AWS_CALL_ERRORS as exc:
-                    raise StorageUnavailable(f"could not read the {what} ({aws_error_code(exc)})") from exc
-                found.extend(response.get("Responses", {}).get(self.table, []))
-                request = response.get("UnprocessedKeys") or {}
-                attempts += 1
-                if request and attempts > 10:
-                    raise StorageUnavailable(f"{what} reads kept coming back unprocessed")
-        return found
 
     def set_index_keys(self, row: IndexRow, keys: dict[str, str]) -> bool:
         """Backfill: give a stored row index keys it lacks, if it still has the status the keys were
@@ -398,10 +366,7 @@ class EventIndex:
             params["Select"] = "COUNT"
         if exclusive_start_key:
             params["ExclusiveStartKey"] = exclusive_start_key
-        try:
-            response = self._ddb.query(**params)
-        except AWS_CALL_ERRORS as exc:
-            raise StorageUnavailable(f"could not query the index ({aws_error_code(exc) or 'error'})") from exc
+        response = dynamo.query(self._ddb, params, "query the index")
         return int(response.get("Count", 0)), response.get("Items", []), response.get("LastEvaluatedKey")
 
     def _new_registry(self, registry_key: dict[str, Any], row: IndexRow) -> dict[str, Any]:
@@ -430,13 +395,7 @@ class EventIndex:
         }
 
     def _transact(self, items: list[dict[str, Any]]) -> None:
-        try:
-            self._ddb.transact_write_items(TransactItems=items)
-        except AWS_CALL_ERRORS as exc:
-            if aws_error_code(exc) == "TransactionCanceledException":
-                reasons = [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
-                raise _Cancelled(reasons) from exc
-            raise StorageUnavailable(f"could not index the event ({aws_error_code(exc) or 'error'}); retry") from exc
+        dynamo.transact(self._ddb, items, "index the event")
 
     def occurrences(self, entity_id: str, event_ids: list[str], consistent: bool = False) -> dict[str, int]:
         """How many stored occurrences each event_id has for this entity (0 when unknown)."""
@@ -445,7 +404,9 @@ class EventIndex:
             {"pk": {"S": entity_pk(entity_id)}, "sk": {"S": registry_sk(event_id)}}
             for event_id in dict.fromkeys(event_ids)
         ]
-        for item in self._batch_get(keys, "registry", consistent, projection="event_id, occurrences"):
+        for item in dynamo.batch_get(
+            self._ddb, self.table, keys, "registry", consistent, projection="event_id, occurrences"
+        ):
             counts[item["event_id"]["S"]] = int(item["occurrences"]["N"])
         return counts
 
@@ -471,10 +432,7 @@ class EventIndex:
         }
         if exclusive_start_key:
             params["ExclusiveStartKey"] = exclusive_start_key
-        try:
-            response = self._ddb.query(**params)
-        except AWS_CALL_ERRORS as exc:
-            raise StorageUnavailable(f"could not query the index ({aws_error_code(exc) or 'error'})") from exc
+        response = dynamo.query(self._ddb, params, "query the index")
         rows = [IndexRow.from_item(item) for item in response.get("Items", [])]
         return rows, response.get("LastEvaluatedKey")
 
@@ -491,16 +449,7 @@ class EventIndex:
         `as_of` (strongly consistent; Select=COUNT, so only the count leaves DynamoDB)."""
         condition = _with_filter(window_condition(entity_id, start_time, end_time), source, event_types, as_of)
         params: dict[str, Any] = {"TableName": self.table, "Select": "COUNT", "ConsistentRead": True, **condition}
-        total = 0
-        while True:
-            try:
-                response = self._ddb.query(**params)
-            except AWS_CALL_ERRORS as exc:
-                raise StorageUnavailable(f"could not count the index ({aws_error_code(exc) or 'error'})") from exc
-            total += int(response.get("Count", 0))
-            if not response.get("LastEvaluatedKey"):
-                return total
-            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return sum(int(page.get("Count", 0)) for page in dynamo.query_pages(self._ddb, params, "count the index"))
 
     def stream_rows(self, source: str, start_time: str, end_time: str) -> Iterator[tuple[str, str, str]]:
         """(entity_id, event_type, ingest_time) of every occurrence of a source in the window, from the
@@ -518,18 +467,9 @@ class EventIndex:
                 },
                 "ProjectionExpression": "entity_id, event_type, ingest_time",
             }
-            while True:
-                try:
-                    response = self._ddb.query(**params)
-                except AWS_CALL_ERRORS as exc:
-                    raise StorageUnavailable(
-                        f"could not read the stream index ({aws_error_code(exc) or 'error'})"
-                    ) from exc
-                for item in response.get("Items", []):
+            for page in dynamo.query_pages(self._ddb, params, "read the stream index"):
+                for item in page.get("Items", []):
                     yield item["entity_id"]["S"], item["event_type"]["S"], item["ingest_time"]["S"]
-                if not response.get("LastEvaluatedKey"):
-                    break
-                params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
 def _with_filter(
@@ -568,9 +508,3 @@ class Restored:
 
     status: str
     demoted: int = 0
-
-
-class _Cancelled(Exception):
-    def __init__(self, reasons: list[str]) -> None:
-        super().__init__(", ".join(reasons))
-        self.reasons = reasons

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from evreplay.store.index import deserialize
+from evreplay.store.dynamo import deserialize
 
 from tests.conftest import Stack, deployed_stack
 from tests.faults import fast_retries, faults  # noqa: F401  (fixtures)

@@ -1,7 +1,7 @@
 """The processor under AWS faults: every call it makes for a replay message, failed the ways AWS
 fails it, then the message redelivered (as SQS does for a batch item reported failed).
 
-The calls (evreplay.processor.aggregates.MessageFolder):
+The calls (evreplay.processor.folding.MessageFolder):
 - S3 GetObject - the raw event the message points at;
 - DynamoDB TransactWriteItems - the first-occurrence marker and the version's counts, in one
   transaction; for a later occurrence of the same event (include_duplicates=true), a second

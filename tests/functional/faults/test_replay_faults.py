@@ -29,9 +29,9 @@ from typing import Any
 import pytest
 from evreplay.core.idempotency import IN_PROGRESS_SECONDS
 from evreplay.core.settings import reset_settings
-from evreplay.handlers import replay_tasks
 from evreplay.local import moto_patches
 from evreplay.local.workflow import deploy_workflow
+from evreplay.replay import tasks as replay_tasks
 
 from tests.conftest import Stack
 from tests.faults import (

@@ -26,7 +26,7 @@ DROP = object()
 
 def index_rows(stack: Stack) -> list[dict[str, Any]]:
     """Occurrence rows of the index, plain values, in key order per entity."""
-    from evreplay.store.index import deserialize
+    from evreplay.store.dynamo import deserialize
 
     rows = [deserialize(item) for item in stack.table_items(stack.index_table)]
     return sorted((row for row in rows if row["sk"].startswith("T#")), key=lambda row: (row["pk"], row["sk"]))

@@ -6,7 +6,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from evreplay.store.index import deserialize
+from evreplay.store.dynamo import deserialize
 
 from tests.functional.ingest.conftest import event, index_rows
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from evreplay.local.queue_driver import QueueDriver
 from evreplay.local.runtime import invoke
-from evreplay.processor.aggregates import inputs_hash
+from evreplay.processor.hashing import inputs_hash
 from evreplay.store.index import EventIndex, IndexRow
 
 from tests.conftest import Stack

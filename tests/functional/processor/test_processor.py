@@ -7,7 +7,7 @@ import json
 import random
 
 from evreplay.core.event_ids import payload_sha256
-from evreplay.processor.aggregates import AggregateStore
+from evreplay.processor.store import AggregateStore
 
 from tests.functional.processor.conftest import (
     DAY,

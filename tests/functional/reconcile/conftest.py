@@ -14,7 +14,8 @@ from evreplay.reconcile.reconciler import (
     list_partitions,
     result_document,
 )
-from evreplay.store.index import EventIndex, deserialize
+from evreplay.store.dynamo import deserialize
+from evreplay.store.index import EventIndex
 from evreplay.store.raw import RawStore
 
 from tests.conftest import Stack

@@ -22,12 +22,13 @@ import boto3
 import pytest
 from evreplay.core import clients
 from evreplay.core.settings import reset_settings
-from evreplay.handlers import reconcile_tasks, replay_tasks
+from evreplay.handlers import reconcile_tasks
 from evreplay.local import moto_patches
 from evreplay.local.template import ACCOUNT_ID, Template
 from evreplay.local.workflow import deploy_workflow
+from evreplay.replay import tasks as replay_tasks
 from evreplay.replay.workflow import continuation_name
-from evreplay.store.index import deserialize
+from evreplay.store.dynamo import deserialize
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from tests.conftest import Stack

@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 from evreplay.core import clients
-from evreplay.handlers import replay_api, replay_tasks
+from evreplay.core.settings import get_settings
+from evreplay.handlers import replay_api
 from evreplay.replay.outcomes import record_status_change
+from evreplay.replay.tasks import state_store
 from evreplay.replay.workflow import continuation_name
 
 from tests.functional.replay.conftest import WINDOW, Workflow, event
@@ -174,7 +176,7 @@ def test_late_or_repeated_events_never_move_a_record_back(workflow):
     replay_id = start(flow, REQUEST)
     chain = flow.wait(replay_id)
     before = api(flow, "GET", "/replays").json()
-    store = replay_tasks._store(replay_tasks.get_settings())
+    store = state_store(get_settings())
 
     # WHEN an older execution's end (say it was retried by EventBridge) and the last one's again arrive
     def end_event(execution: dict[str, Any], status: str) -> dict[str, Any]:
@@ -205,7 +207,7 @@ def test_late_or_repeated_events_never_move_a_record_back(workflow):
 def test_an_execution_that_timed_out_is_recorded_from_its_event(workflow):
     # No ASL state runs when an execution times out: only the status change event tells.
     flow = workflow()
-    store = replay_tasks._store(replay_tasks.get_settings())
+    store = state_store(get_settings())
     detail = {
         "executionArn": flow.execution_arn("slow"),
         "stateMachineArn": flow.state_machine_arn,

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from evreplay.store.index import deserialize
+from evreplay.store.dynamo import deserialize
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 

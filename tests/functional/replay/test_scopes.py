@@ -11,8 +11,8 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
-
 from evreplay.core import clients
+
 from tests.functional.replay.conftest import WINDOW, Workflow, event
 from tests.replay_reference import Occurrence, ScopeReplay, reference_scope_replay
 

@@ -1,0 +1,19 @@
+"""PlanReplay: an entity-list or stream replay's plan, the items its Distributed Map runs
+(evreplay.replay.fanout.ReplayPlanner)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from evreplay.core.observability import logger, metrics, tracer
+from evreplay.core.settings import get_settings
+from evreplay.replay.tasks import planner
+
+
+@logger.inject_lambda_context(correlation_id_path="replay_id")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return planner(get_settings()).run(event)

@@ -1,0 +1,19 @@
+"""ReplayEntities, inside the Distributed Map: one plan item's entities sent to the replay queue
+(evreplay.replay.fanout.EntitiesWorker)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from evreplay.core.observability import logger, metrics, tracer
+from evreplay.core.settings import get_settings
+from evreplay.replay.tasks import entities_worker
+
+
+@logger.inject_lambda_context(correlation_id_path="replay_id")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return entities_worker(get_settings()).run(event)

@@ -1,0 +1,254 @@
+"""Reads and writes of the aggregates table (keys: `evreplay.processor.keys`).
+
+Exactly once per (replay_id, seq). One TransactWriteItems puts the first-occurrence marker if
+absent and ADDs the message to the version (counts, limbs). If the marker already exists, the
+cancellation returns it (ReturnValuesOnConditionCheckFailure): the same seq means this message was
+applied before (a redelivery, a retried batch) and nothing changes; another seq means another
+occurrence of the event, applied with a second transaction that puts the per-seq marker if absent
+and ADDs `input_count` and the limbs only (a failed condition there again means "applied
+before"). A message's body is the same on every delivery, so its (day, event_id) and thus its
+marker key are fixed by (replay_id, seq); the processor also checks the body against the raw
+object it points at. first/last event_time are conditional min/max SETs after the transaction:
+idempotent, so they run for redeliveries too and a crash between the two steps heals on the
+next delivery. A reader may briefly see counts that include a message whose time has not been
+widened yet.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+from evreplay.core.cursors import decode_cursor, encode_cursor
+from evreplay.core.errors import AWS_CALL_ERRORS, InvalidRequest, StorageUnavailable, aws_error_code
+from evreplay.core.times import format_utc, utc_now
+from evreplay.processor.hashing import to_limbs
+from evreplay.processor.keys import (
+    TYPE_PREFIX,
+    VERSION_PREFIX,
+    first_marker_sk,
+    limb_name,
+    partition_key,
+    repeat_marker_sk,
+    version_sk,
+)
+from evreplay.processor.messages import Contribution
+from evreplay.processor.versions import AggregateVersion
+from evreplay.store import dynamo
+from evreplay.store.dynamo import CONDITION_FAILED, TransactionCancelled, deserialize
+
+
+def _version_cursor(cursor: str, prefix: str) -> str:
+    """The version sort key a cursor continues after; InvalidRequest(field="cursor") for anything else."""
+    position = decode_cursor(cursor, ("sk",)) or {}
+    sk = str(position.get("sk", ""))
+    if not sk.startswith(prefix):
+        raise InvalidRequest("does not belong to this query; pass the next_cursor of the same query", field="cursor")
+    return sk
+
+
+APPLIED = "APPLIED"  # the event's first occurrence in this version
+APPLIED_REPEAT = "APPLIED_REPEAT"  # another occurrence of an event already counted (include_duplicates=true)
+ALREADY_APPLIED = "ALREADY_APPLIED"  # this (replay_id, seq) was applied before: nothing changed
+
+# Cancellation reasons worth another attempt: concurrent batches of one replay update the same
+# version item, and DynamoDB cancels one of two conflicting transactions.
+_RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+
+
+class AggregateStore:
+    """Reads and writes the aggregates table (layout: `evreplay.processor.keys`)."""
+
+    def __init__(
+        self,
+        dynamodb_client: Any,
+        table: str,
+        clock: Callable[[], datetime] = utc_now,
+        transaction_attempts: int = 6,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._ddb = dynamodb_client
+        self.table = table
+        self._clock = clock
+        self._attempts = transaction_attempts
+        self._sleep = sleep
+
+    # ------------------------------------------------------------ writes
+    def apply(self, c: Contribution) -> str:
+        """Fold one message into its version, exactly once per (replay_id, seq)."""
+        now = format_utc(self._clock())
+        first = self._put_marker(c, first_marker_sk(c.day, c.replay_id, c.event_id), now, return_existing=True)
+        try:
+            self._transact([first, self._add_to_version(c, now, new_event=True)])
+            return APPLIED
+        except TransactionCancelled as cancelled:
+            if cancelled.codes[0] != CONDITION_FAILED:
+                raise StorageUnavailable(f"could not apply the message ({cancelled}); retry") from cancelled
+            existing = cancelled.items[0]
+        if existing is None or "seq" not in existing:
+            raise StorageUnavailable("the marker's condition failed but DynamoDB did not return the marker; retry")
+        if int(existing["seq"]["N"]) == c.seq:
+            return ALREADY_APPLIED
+        repeat = self._put_marker(c, repeat_marker_sk(c.day, c.replay_id, c.event_id, c.seq), now)
+        try:
+            self._transact([repeat, self._add_to_version(c, now, new_event=False)])
+            return APPLIED_REPEAT
+        except TransactionCancelled as cancelled:
+            if cancelled.codes[0] == CONDITION_FAILED:
+                return ALREADY_APPLIED
+            raise StorageUnavailable(f"could not apply the message ({cancelled}); retry") from cancelled
+
+    def widen_times(self, c: Contribution) -> None:
+        """first_event_time = min(first, t), last_event_time = max(last, t). Idempotent: a failed
+        condition only means the stored bound already covers t."""
+        key = {"pk": {"S": partition_key(c.entity_id)}, "sk": {"S": version_sk(c.day, c.replay_id)}}
+        for attribute, beyond in (("first_event_time", ">"), ("last_event_time", "<")):
+            try:
+                self._ddb.update_item(
+                    TableName=self.table,
+                    Key=key,
+                    UpdateExpression="SET #t = :t",
+                    ConditionExpression=f"attribute_exists(pk) AND (attribute_not_exists(#t) OR #t {beyond} :t)",
+                    ExpressionAttributeNames={"#t": attribute},
+                    ExpressionAttributeValues={":t": {"S": c.event_time}},
+                )
+            except AWS_CALL_ERRORS as exc:
+                if aws_error_code(exc) != "ConditionalCheckFailedException":
+                    raise StorageUnavailable(f"could not update {attribute} ({aws_error_code(exc)}); retry") from exc
+
+    def _put_marker(self, c: Contribution, sk: str, now: str, return_existing: bool = False) -> dict[str, Any]:
+        put: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": {
+                "pk": {"S": partition_key(c.entity_id)},
+                "sk": {"S": sk},
+                "replay_id": {"S": c.replay_id},
+                "seq": {"N": str(c.seq)},
+                "day": {"S": c.day},
+                "event_id": {"S": c.event_id},
+                "event_type": {"S": c.event_type},
+                "event_time": {"S": c.event_time},
+                "payload_sha256": {"S": c.payload_sha256},
+                "s3_key": {"S": c.s3_key},
+                "applied_at": {"S": now},
+            },
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        if return_existing:
+            put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return {"Put": put}
+
+    def _add_to_version(self, c: Contribution, now: str, new_event: bool) -> dict[str, Any]:
+        names = {
+            "#entity": "entity_id",
+            "#day": "day",
+            "#replay": "replay_id",
+            "#created": "created_at",
+            "#updated": "updated_at",
+            "#inputs": "input_count",
+        }
+        values: dict[str, Any] = {
+            ":entity": {"S": c.entity_id},
+            ":day": {"S": c.day},
+            ":replay": {"S": c.replay_id},
+            ":now": {"S": now},
+            ":one": {"N": "1"},
+        }
+        adds = ["#inputs :one"]
+        if new_event:
+            names |= {"#events": "daily_event_count", "#type": TYPE_PREFIX + c.event_type}
+            adds += ["#events :one", "#type :one"]
+        for i, limb in enumerate(to_limbs(c.hash)):
+            names[f"#h{i}"] = limb_name(i)
+            values[f":h{i}"] = {"N": str(limb)}
+            adds.append(f"#h{i} :h{i}")
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"pk": {"S": partition_key(c.entity_id)}, "sk": {"S": version_sk(c.day, c.replay_id)}},
+                "UpdateExpression": (
+                    "SET #entity = :entity, #day = :day, #replay = :replay, "
+                    "#created = if_not_exists(#created, :now), #updated = :now ADD " + ", ".join(adds)
+                ),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        """One transaction; conflicts with concurrent batches are retried with jittered backoff."""
+        for attempt in range(1, self._attempts + 1):
+            try:
+                dynamo.transact(self._ddb, items, "write aggregates")
+                return
+            except TransactionCancelled as cancelled:
+                retryable = not cancelled.condition_failed and any(
+                    code in _RETRYABLE_REASONS for code in cancelled.codes
+                )
+                if not retryable or attempt == self._attempts:
+                    raise
+            self._sleep(random.uniform(0, 0.025 * 2**attempt))
+
+    # ------------------------------------------------------------ reads
+    def list_versions(
+        self, entity_id: str, day: str | None, limit: int, cursor: str | None = None
+    ) -> tuple[list[AggregateVersion], str | None]:
+        """Versions of an entity's day (or of every day), ordered by day then replay_id."""
+        prefix = version_sk(day, "") if day else VERSION_PREFIX
+        pk = partition_key(entity_id)
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": prefix}},
+        }
+        if cursor:
+            params["ExclusiveStartKey"] = {"pk": {"S": pk}, "sk": {"S": _version_cursor(cursor, prefix)}}
+        items: list[dict[str, Any]] = []
+        # One more than asked: next_cursor is null exactly when nothing follows.
+        while len(items) <= limit:
+            params["Limit"] = limit + 1 - len(items)
+            response = dynamo.query(self._ddb, params, "read aggregates")
+            items.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        page = items[:limit]
+        next_cursor = encode_cursor({"sk": page[-1]["sk"]["S"]}) if len(items) > limit else None
+        return [AggregateVersion.from_item(item) for item in page], next_cursor
+
+    def version(self, entity_id: str, day: str, replay_id: str) -> AggregateVersion | None:
+        """One version, or None. A Query on the exact key (one item read) rather than GetItem:
+        the aggregates API's role is allowed Query only."""
+        response = dynamo.query(
+            self._ddb,
+            {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk AND sk = :sk",
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": partition_key(entity_id)},
+                    ":sk": {"S": version_sk(day, replay_id)},
+                },
+            },
+            "read aggregates",
+        )
+        items = response.get("Items", [])
+        return AggregateVersion.from_item(items[0]) if items else None
+
+    def markers(self, entity_id: str, day: str, replay_id: str) -> Iterator[dict[str, Any]]:
+        """Every applied-marker of one version, sorted by event_id (then seq)."""
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": partition_key(entity_id)},
+                ":prefix": {"S": first_marker_sk(day, replay_id, "")},
+            },
+        }
+        for page in dynamo.query_pages(self._ddb, params, "read aggregates"):
+            for item in page.get("Items", []):
+                plain = deserialize(item)
+                plain["seq"] = int(plain["seq"])
+                yield plain

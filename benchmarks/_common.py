@@ -58,4 +58,5 @@ def rate(count: int, work: Callable[[], Any], repeats: int = 3) -> tuple[float, 
 
 def machine() -> str:
     python = f"{platform.python_implementation()} {platform.python_version()}"
-    return f"{python} on {platform.machine()}, {os.cpu_count()} cores"
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return f"{python} on {platform.machine()}, {os.cpu_count()} cores, load average {load} (shared machine)"

@@ -1,6 +1,6 @@
 """Processor throughput against the bare AWS calls it must make, measured side by side on moto.
 
-    python benchmarks/bench_processor.py [--messages 200]
+    python benchmarks/bench_processor.py [--messages 200] [--latency-scale 10]
 
 The handler path is the template's ProcessorFunction handler over SQS-shaped events of 10 records
 (the trigger's BatchSize), as Lambda's SQS trigger would pass them (evreplay.local.queue_driver
@@ -13,6 +13,8 @@ expressions). A second baseline adds the two conditional UpdateItems that widen 
 event_time, i.e. exactly the handler's requests without the handler. The last row replays the
 handler's batches (every message already applied: the redelivery path).
 AWS requests per message are counted at botocore, on the process-wide clients the handler uses.
+Under the latency model (benchmarks/_latency.py) the handler and the widening baseline run once more,
+scaled back: messages/s for one Lambda environment, and ms per batch of 10 (its billed duration).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from _common import TEMPLATE, local_aws, machine
+from _latency import LatencyModel, add_arguments, print_model
 from evreplay.core import clients
 from evreplay.core.settings import get_settings
 from evreplay.core.times import format_utc
@@ -133,6 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
+    add_arguments(parser)
     args = parser.parse_args()
     n = args.messages
 
@@ -197,6 +201,14 @@ def main() -> None:
             results["widen"].append(timed(lambda: bare(True)))
             results["handler"].append(timed(handler_path))
             results["redelivery"].append(timed(redelivery))
+        modelled: dict[str, tuple[float, float]] = {}
+        if args.latency_scale:
+            model = LatencyModel(args.latency_scale)
+            with model.installed():
+                for key, work in (("widen", lambda: bare(True)), ("handler", handler_path)):
+                    model.reset()
+                    seconds, cpu_seconds = timed(work)
+                    modelled[key] = (model.scaled_back(seconds), model.pessimistic(seconds, cpu_seconds))
 
     wall = {k: statistics.median(w for w, _ in v) for k, v in results.items()}
     cpu = {k: statistics.median(c for _, c in v) for k, v in results.items()}
@@ -212,6 +224,15 @@ def main() -> None:
             f"{label:<52}{n / wall[key]:>9.0f}{wall[key] / wall['base']:>7.2f}"
             f"{n / cpu[key]:>12.0f}{cpu[key] / cpu['base']:>7.2f}"
         )
+    if modelled:
+        print_model()
+        print(f"under the latency model (x{args.latency_scale:g}, scaled back; pessimistic in brackets):")
+        for label, key in (("baseline + widening", "widen"), ("processor handler, SQS batches of 10", "handler")):
+            seconds, pessimistic = modelled[key]
+            print(
+                f"  {label:<50}{n / seconds:>7.0f} msgs/s ({n / pessimistic:.0f}), "
+                f"{seconds / n * trigger.batch_size * 1000:.0f} ms per batch of {trigger.batch_size}"
+            )
     print(f"AWS requests per message, handler:  {per_message_handler}")
     print(f"AWS requests per message, baseline: {per_message_base}")
 

@@ -3,6 +3,7 @@ Functions interpreter, task Lambdas in-process) against a bare boto3 loop, in on
 
     python benchmarks/bench_replay.py                    # 1 000 and 10 000 events (~75 s)
     python benchmarks/bench_replay.py --events 100000    # the long one, run on its own
+    python benchmarks/bench_replay.py --events 5000 --latency-scale 20 --repeats 1   # under the latency model
 
 For each size: a fresh moto, the index filled with that many events of one entity (occurrence rows
 and registry items, as ingest writes them; no duplicates), one replay of the whole window with the
@@ -26,6 +27,11 @@ says little about AWS latency: a sensitivity line prices them at an assumed 20 m
 The naive shape is computed from the same counts: one SQS SendMessage per event, and one Map
 iteration per 10-message batch at ~5 transitions (and ~5 history events) each.
 
+Under the latency model (`--latency-scale K`, benchmarks/_latency.py: every moto request first waits
+its operation's typical AWS latency times K, figures scaled back by K), each size also runs the replay
+twice more: with the page's BatchGetItem and SendMessageBatch calls one after another (the shape
+before concurrent sends: `run_batches` held to one worker), and as built (DEFAULT_WORKERS threads).
+
 Throughput ratio = workflow events/s over bare-loop events/s (target >= 0.5), as wall time and as
 this process's CPU time (steadier on a shared machine). The workflow's time is Step Functions' own
 (first start to last stop); a 10-event warm-up replay runs first (the task module's import is a cold
@@ -38,7 +44,9 @@ event grows with the replay size on both sides.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import functools
 import json
 import math
 import os
@@ -53,13 +61,17 @@ from typing import Any
 
 import boto3
 from _common import TEMPLATE, local_aws, machine
+from _latency import LatencyModel, add_arguments, print_model
 from evreplay.core import clients
 from evreplay.core.settings import get_settings, reset_settings
 from evreplay.ingest.service import new_arrival_id
 from evreplay.local import moto_patches
 from evreplay.local.template import Template
 from evreplay.local.workflow import deploy_workflow
+from evreplay.replay import concurrency
+from evreplay.replay import queue as replay_queue
 from evreplay.replay import tasks as replay_tasks
+from evreplay.replay import workflow as replay_workflow
 from evreplay.store.index import IndexRow, entity_pk, registry_sk, window_condition
 
 ENTITY = "bench-entity"
@@ -480,7 +492,64 @@ def report(size: int, runs: list[WorkflowRun], bares: list[BareRun], template: T
     }
 
 
-def one_size(size: int, template: Template, repeats: int, timeout: float) -> dict[str, Any]:
+@contextlib.contextmanager
+def one_call_at_a_time() -> Any:
+    """The page's calls one after another, as before concurrent sends: run_batches held to one worker."""
+    serial = functools.partial(concurrency.run_batches, max_workers=1)
+    saved = replay_queue.run_batches, replay_workflow.run_batches
+    replay_queue.run_batches = replay_workflow.run_batches = lambda batches, send, **kw: serial(batches, send)
+    try:
+        yield
+    finally:
+        replay_queue.run_batches, replay_workflow.run_batches = saved
+
+
+def under_model(
+    sfn: Any, state_machine_arn: str, size: int, request: dict[str, Any], scale: float, timeout: float
+) -> dict[str, Any]:
+    """The replay under the latency model, its calls one after another and then concurrent."""
+    model = LatencyModel(scale)
+    figures: dict[str, Any] = {}
+    with model.installed():
+        for label, shape in (
+            ("before: the page's calls one after another", one_call_at_a_time),
+            (f"concurrent, {concurrency.DEFAULT_WORKERS} workers", contextlib.nullcontext),
+        ):
+            model.reset()
+            with shape():
+                run = run_workflow(sfn, state_machine_arn, f"model-{size}-{len(figures)}", request, Requests(), timeout)
+            enqueued = int(run.result["enqueued"])
+            if enqueued != size:
+                raise SystemExit(f"under the model: expected {size} messages, got {run.result}")
+            seconds, pessimistic = model.scaled_back(run.wall), model.pessimistic(run.wall, run.cpu)
+            # Lambda's billed duration: the tasks' time in the history, scaled back like the rest.
+            task_seconds = read_histories(run.histories).task_seconds
+            gb_s = sum(model.scaled_back(t) * memory_mb(TEMPLATE, name) / 1024 for name, t in task_seconds.items())
+            figures[label] = (
+                enqueued / seconds,
+                enqueued / pessimistic,
+                seconds,
+                pessimistic,
+                gb_s * PRICE_LAMBDA_GB_S,
+            )
+            print(
+                f"[{size:,}] under the model x{scale:g} ({label}): {run.wall:.1f} s wall, {run.cpu:.1f} s CPU "
+                f"({model.moto_cpu:.1f} s in moto's answers), modelled waits {sum(model.waited.values()):.2f} s",
+                flush=True,
+            )
+    print(f"\n  under the latency model (x{scale:g}, scaled back; load {os.getloadavg()[0]:.1f}):")
+    print(f"    {'':<44}{'events/s':>10}{'s/million':>11}{'pessimistic events/s':>22}{'s/million':>11}")
+    for label, (rate, low, seconds, pessimistic, *_) in figures.items():
+        per_million = 1_000_000 / size
+        print(
+            f"    {label:<44}{rate:>10.0f}{seconds * per_million:>11.0f}{low:>22.0f}{pessimistic * per_million:>11.0f}"
+        )
+    (before, *_), (after, *_) = figures.values()
+    print(f"    ratio concurrent / one after another: {after / before:.1f}x")
+    return figures
+
+
+def one_size(size: int, template: Template, repeats: int, timeout: float, latency_scale: float = 0.0) -> dict[str, Any]:
     settings = get_settings()
     with local_aws() as aws:
         replay_tasks.reset()  # built from the previous moto's clients otherwise
@@ -533,7 +602,10 @@ def one_size(size: int, template: Template, repeats: int, timeout: float) -> dic
                 f"bare loop {bares[-1].wall:.1f} s / {bares[-1].cpu:.1f} s",
                 flush=True,
             )
-        return report(size, runs, bares, template)
+        figures = report(size, runs, bares, template)
+        if latency_scale:
+            figures["model"] = under_model(sfn, arns["ReplayStateMachine"], size, request, latency_scale, timeout)
+        return figures
 
 
 def main() -> None:
@@ -545,6 +617,7 @@ def main() -> None:
     parser.add_argument("--pages-per-execution", type=int, help="template parameter ReplayPagesPerExecution")
     parser.add_argument("--page-size", type=int, help="template parameter ReplayPageSize (10-1000)")
     parser.add_argument("--timeout", type=float, default=3600.0)
+    add_arguments(parser, default_scale=0.0)
     args = parser.parse_args()
     overrides: dict[str, int] = {}
     if args.pages_per_execution:
@@ -556,12 +629,14 @@ def main() -> None:
     reset_settings()
     moto_patches.apply(template)  # the same moto fidelity and speed patches as the local stack and the tests
     print(f"replay benchmark, in-process moto {moto_patches.MOTO_VERSION}; {machine()}")
+    if args.latency_scale:
+        print_model()
     if overrides:
         print(f"template overrides: {overrides}")
     results = []
     for size in args.events:
         repeats = args.repeats or (3 if size <= 1000 else 2 if size <= 10_000 else 1)
-        results.append(one_size(size, template, repeats, args.timeout))
+        results.append(one_size(size, template, repeats, args.timeout, args.latency_scale))
     if len(results) > 1:
         print("\ngrowth: seconds per 1 000 events enqueued (wall / CPU)")
         for r in results:

@@ -4,6 +4,15 @@ in one process, at several sizes.
 
     python benchmarks/bench_stream_replay.py                         # 200, 1 000 and 3 000 entities
     python benchmarks/bench_stream_replay.py --entities 10000 --per-entity 10
+    python benchmarks/bench_stream_replay.py --entities 1000 3000 --sample 10 --latency-scale 20
+
+With `--latency-scale K` each size also runs the stream replay under the latency model
+(benchmarks/_latency.py), at max_concurrency 1 and at the template's default MaxConcurrency, and
+reports events/s and seconds per million scaled back. The local stack runs each function one
+invocation at a time (one execution environment: evreplay.local.runtime.function_lock); on AWS each
+of the map's concurrent children gets an environment of its own, so under the model that lock is
+lifted for the ReplayEntities function (its handler keeps no state between invocations that matters
+here; what the replay sends is checked as always).
 
 For each size: a fresh moto, the index filled with ENTITIES x PER_ENTITY events of one source (rows,
 registry items and stream-index keys, as ingest writes them), one stream replay of the window, then
@@ -20,7 +29,9 @@ timings say nothing about AWS), at each function's memory; S3 for the plan and t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import random
 import time
 import uuid
@@ -29,6 +40,7 @@ from typing import Any
 
 import boto3
 from _common import TEMPLATE, local_aws, machine
+from _latency import LatencyModel, add_arguments, print_model
 from bench_replay import (
     ASSUMED_AWS_CALL_SECONDS,
     PRICE_LAMBDA_GB_S,
@@ -161,7 +173,60 @@ def lambda_invokes(histories: list[list[dict[str, Any]]]) -> dict[str, int]:
     return calls
 
 
-def one_size(entities: int, per_entity: int, sample: int, timeout: float) -> dict[str, Any]:
+def under_model(
+    sfn: Any,
+    machine_arn: str,
+    events: int,
+    request: dict[str, Any],
+    scale: float,
+    timeout: float,
+    concurrencies: list[int],
+) -> dict[int, tuple[float, float]]:
+    """The stream replay under the latency model at each max_concurrency: events/s scaled back, and the
+    pessimistic figure."""
+    model = LatencyModel(scale)
+    rates: dict[int, tuple[float, float]] = {}
+    one_environment = moto_patches.function_lock
+    moto_patches.function_lock = lambda name: (  # type: ignore[assignment]
+        contextlib.nullcontext() if name == "ReplayEntitiesFunction" else one_environment(name)
+    )
+    with model.installed(), contextlib.ExitStack() as restore:
+        restore.callback(setattr, moto_patches, "function_lock", one_environment)
+        for concurrency in concurrencies:
+            model.reset()
+            started, cpu = time.perf_counter(), time.process_time()
+            name = f"model-{events}-{concurrency}"
+            arn = sfn.start_execution(
+                stateMachineArn=machine_arn,
+                name=name,
+                input=json.dumps({**request, "max_concurrency": concurrency}),
+            )["executionArn"]
+            done = wait(sfn, arn, timeout * scale)
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+            if json.loads(done["output"])["enqueued"] != events:
+                raise SystemExit(f"{name}: enqueued {json.loads(done['output'])['enqueued']}, expected {events}")
+            seconds = model.scaled_back((done["stopDate"] - done["startDate"]).total_seconds())
+            rates[concurrency] = (events / seconds, events / model.pessimistic(wall, cpu))
+            print(
+                f"  under the model x{scale:g}, max_concurrency {concurrency}: {events / seconds:,.0f} events/s "
+                f"({1_000_000 / (events / seconds):,.0f} s per million; pessimistic "
+                f"{rates[concurrency][1]:,.0f} events/s); {wall:.0f} s wall, {cpu:.0f} s CPU "
+                f"({model.moto_cpu:.0f} s in moto's answers); load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+            waited = ", ".join(f"{name} {seconds:.1f}" for name, seconds in model.waited.most_common(6))
+            print(f"    modelled waits, all threads, s: {waited}", flush=True)
+    return rates
+
+
+def one_size(
+    entities: int,
+    per_entity: int,
+    sample: int,
+    timeout: float,
+    scale: float = 0.0,
+    concurrencies: list[int] | None = None,
+) -> dict[str, Any]:
     settings = get_settings()
     with local_aws() as aws:
         replay_tasks.reset()
@@ -251,7 +316,9 @@ def one_size(entities: int, per_entity: int, sample: int, timeout: float) -> dic
             f"({per_entity_way['$/M total'] / stream['$/M total']:.1f}x)",
             flush=True,
         )
+        model = under_model(sfn, machine_arn, events, request, scale, timeout, concurrencies or []) if scale else {}
         return {
+            "model": model,
             "entities": entities,
             "events": events,
             "wall": wall,
@@ -283,12 +350,31 @@ def main() -> None:
     parser.add_argument("--per-entity", type=int, default=10)
     parser.add_argument("--sample", type=int, default=100, help="entities replayed one by one, per size")
     parser.add_argument("--timeout", type=float, default=3600.0)
+    add_arguments(parser, default_scale=0.0)
+    parser.add_argument(
+        "--model-concurrency",
+        type=int,
+        nargs="+",
+        help="max_concurrency values run under the model (default: 1 and the template's ReplayMaxConcurrency)",
+    )
     args = parser.parse_args()
     random.seed(7)
     moto_patches.apply(TEMPLATE)
     _count_steps()
     print(f"stream replay benchmark, in-process moto {moto_patches.MOTO_VERSION}; {machine()}")
-    results = [one_size(n, args.per_entity, min(args.sample, n), args.timeout) for n in args.entities]
+    if args.latency_scale:
+        print_model()
+    results = [
+        one_size(
+            n,
+            args.per_entity,
+            min(args.sample, n),
+            args.timeout,
+            args.latency_scale,
+            args.model_concurrency or list(dict.fromkeys((1, get_settings().replay_max_concurrency))),
+        )
+        for n in args.entities
+    ]
     if len(results) > 1:
         print("\ngrowth (stream replay): per 1 000 events")
         for r in results:
@@ -298,6 +384,8 @@ def main() -> None:
                 f"{r['cpu'] * per:.2f} s CPU, {r['transitions'] * per:.1f} transitions, ${r['$/M total']:.3f}/M, "
                 f"{r['items']} items, history: parent {r['parent_history']}, per child {r['child_history']:.1f}"
             )
+            for concurrency, (rate, low) in r["model"].items():
+                print(f"      under the model, max_concurrency {concurrency}: {rate:,.0f} events/s ({low:,.0f})")
 
 
 if __name__ == "__main__":

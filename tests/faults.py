@@ -336,9 +336,25 @@ class FailEntries:
     def __init__(self, should_fail: Callable[[int, int], bool]) -> None:
         self.should_fail = should_fail  # (seq, attempt for that seq) -> bool
         self.attempts: dict[str, int] = {}
-        self.failing: list[str] = []
+        # A page sends its batches on several threads; a call's hooks all run in its own thread, so
+        # what one call chose to fail is kept per thread.
+        self._call = threading.local()
+        self._lock = threading.Lock()
         self.reported = 0
         self.sink_url = ""
+
+    @property
+    def failing(self) -> list[str]:
+        failing: list[str] = getattr(self._call, "failing", [])
+        return failing
+
+    @failing.setter
+    def failing(self, ids: list[str]) -> None:
+        self._call.failing = ids
+
+    def _count(self, entries: int) -> None:
+        with self._lock:
+            self.reported += entries
 
     def _failure(self, entry_id: str) -> dict[str, Any]:
         return {"Id": entry_id, "SenderFault": False, "Code": "InternalError", "Message": "injected"}
@@ -346,7 +362,8 @@ class FailEntries:
     def choose(self, params: dict[str, Any], **_: Any) -> None:
         self.failing = []
         for entry in params["Entries"]:
-            self.attempts[entry["Id"]] = attempt = self.attempts.get(entry["Id"], 0) + 1
+            with self._lock:
+                self.attempts[entry["Id"]] = attempt = self.attempts.get(entry["Id"], 0) + 1
             if self.should_fail(int(entry["Id"]), attempt):
                 self.failing.append(entry["Id"])
         kept = [entry for entry in params["Entries"] if entry["Id"] not in self.failing]
@@ -361,12 +378,12 @@ class FailEntries:
         # point the request at a sink queue so that none of these entries reaches the replay queue.
         request.body = json.dumps({**sent, "QueueUrl": self.sink_url}).encode()
         body = json.dumps({"Successful": [], "Failed": [self._failure(i) for i in self.failing]}).encode()
-        self.reported += len(self.failing)
+        self._count(len(self.failing))
         self.failing = []
         return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"}, MockRawResponse(body))  # type: ignore[arg-type]
 
     def report(self, parsed: dict[str, Any], **_: Any) -> None:
-        self.reported += len(self.failing)
+        self._count(len(self.failing))
         parsed.setdefault("Failed", []).extend(self._failure(i) for i in self.failing)
         self.failing = []
 
@@ -386,14 +403,31 @@ class FailPutEvents:
     def __init__(self, should_fail: Callable[[int, int], bool]) -> None:
         self.should_fail = should_fail  # (seq, attempt for that seq) -> bool
         self.attempts: dict[int, int] = {}
-        self.failing: list[int] = []  # positions in the call's entries
+        # As in FailEntries: a page's calls run on several threads, each call's hooks in its own.
+        self._call = threading.local()
+        self._lock = threading.Lock()
         self.reported = 0
+
+    @property
+    def failing(self) -> list[int]:
+        """Positions, in the current call's entries, of those it fails."""
+        failing: list[int] = getattr(self._call, "failing", [])
+        return failing
+
+    @failing.setter
+    def failing(self, positions: list[int]) -> None:
+        self._call.failing = positions
+
+    def _count(self, entries: int) -> None:
+        with self._lock:
+            self.reported += entries
 
     def choose(self, params: dict[str, Any], **_: Any) -> None:
         self.failing = []
         for position, entry in enumerate(params["Entries"]):
             seq = int(json.loads(entry["Detail"]).get("seq") or json.loads(entry["Detail"])["replay"]["seq"])
-            self.attempts[seq] = attempt = self.attempts.get(seq, 0) + 1
+            with self._lock:
+                self.attempts[seq] = attempt = self.attempts.get(seq, 0) + 1
             if self.should_fail(seq, attempt):
                 self.failing.append(position)
         if len(self.failing) < len(params["Entries"]):
@@ -403,7 +437,7 @@ class FailPutEvents:
         if not self.failing or len(self.failing) < len(json.loads(params["body"])["Entries"]):
             return None
         failed = [{"ErrorCode": "InternalFailure", "ErrorMessage": "injected"} for _ in self.failing]
-        self.reported += len(self.failing)
+        self._count(len(self.failing))
         self.failing = []
         return SimpleNamespace(status_code=200, headers={}), {"FailedEntryCount": len(failed), "Entries": failed}
 
@@ -413,7 +447,7 @@ class FailPutEvents:
             entries.insert(position, {"ErrorCode": "InternalFailure", "ErrorMessage": "injected"})
         parsed["Entries"] = entries
         parsed["FailedEntryCount"] = int(parsed.get("FailedEntryCount") or 0) + len(self.failing)
-        self.reported += len(self.failing)
+        self._count(len(self.failing))
         self.failing = []
 
     def install(self) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -17,7 +19,19 @@ class FakeSqs:
         self.calls: list[list[str]] = []
         self.delivered: list[dict[str, Any]] = []
 
+        self.lock = threading.Lock()
+        self.running = self.most_at_once = 0
+
     def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
+        with self.lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        time.sleep(0.002)  # a call's round trip, so concurrent calls overlap
+        with self.lock:
+            self.running -= 1
+            return self._answer(Entries)
+
+    def _answer(self, Entries: list[dict[str, str]]) -> dict[str, Any]:
         self.calls.append([entry["Id"] for entry in Entries])
         failed = []
         for entry in Entries:
@@ -39,7 +53,7 @@ def messages(count: int) -> list[ReplayMessage]:
 def test_batches_of_ten_with_entry_id_the_seq():
     sqs = FakeSqs({})
 
-    report = ReplayQueue(sqs, "url", sleep=lambda _: None).send(messages(23))
+    report = ReplayQueue(sqs, "url", sleep=lambda _: None, max_workers=1).send(messages(23))
 
     assert [len(call) for call in sqs.calls] == [10, 10, 3]
     assert sqs.calls[0][0] == "1" and report.calls == 3
@@ -63,3 +77,22 @@ def test_entries_that_keep_failing_raise_sqs_send_failed_naming_them():
         ReplayQueue(sqs, "url", attempts=3, sleep=lambda _: None).send(messages(5))
 
     assert len(sqs.calls) == 3
+
+
+def test_a_page_of_batches_goes_out_concurrently_each_entry_once():
+    sqs = FakeSqs({"13": 1, "57": 2})
+
+    report = ReplayQueue(sqs, "url", sleep=lambda _: None, max_workers=4).send(messages(100))
+
+    assert sorted(m["seq"] for m in sqs.delivered) == list(range(1, 101))
+    assert 1 < sqs.most_at_once <= 4
+    assert report.calls == 10 + 3 and report.resent_entries == 3  # every Failed entry still resent
+
+
+def test_a_batch_that_keeps_failing_fails_the_send_after_the_others_finish():
+    sqs = FakeSqs({"24": 99})
+
+    with pytest.raises(SqsSendFailed, match="seq 24"):
+        ReplayQueue(sqs, "url", attempts=3, sleep=lambda _: None, max_workers=4).send(messages(100))
+
+    assert sqs.running == 0

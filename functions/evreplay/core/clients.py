@@ -7,13 +7,22 @@ reports partial failures inside a successful response (SendMessageBatch, BatchWr
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=30)
+# A replay page sends on up to 16 threads (evreplay.replay.concurrency): a pooled connection each, and
+# room for the calls of other threads of the same process.
+MAX_POOL_CONNECTIONS = 32
+_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 8},
+    connect_timeout=5,
+    read_timeout=30,
+    max_pool_connections=MAX_POOL_CONNECTIONS,
+)
 
 
 @cache
@@ -22,10 +31,16 @@ def _session() -> boto3.session.Session:
     return boto3.session.Session()
 
 
+# Creating clients from one botocore session is not thread-safe, and a page's worker threads may be
+# the first to ask for one (functools.cache alone can run the factory twice at once).
+_creating = threading.Lock()
+
+
 @cache
 def client(service: str) -> Any:
     """The process-wide client for an AWS service."""
-    return _session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+    with _creating:
+        return _session().client(service, config=_CONFIG)  # type: ignore[call-overload]
 
 
 def s3() -> Any:

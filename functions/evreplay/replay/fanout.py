@@ -33,6 +33,7 @@ from typing import Any
 
 from evreplay.core.errors import AWS_CALL_ERRORS, ReplayIncomplete, ReplayPlanStale, StorageUnavailable, aws_error_code
 from evreplay.core.observability import logger
+from evreplay.replay.concurrency import DEFAULT_WORKERS, run_batches
 from evreplay.replay.queue import ReplayMessage
 from evreplay.replay.request import ENTITIES, ReplayRequest
 from evreplay.replay.state import ReplayStateStore
@@ -160,6 +161,7 @@ class EntitiesWorker:
         self._pager = pager
         self._store = store
         self._rows_per_step = STEPS_ROWS * pager.page_size
+        self._workers = DEFAULT_WORKERS
 
     def run(self, state: dict[str, Any]) -> dict[str, Any]:
         replay_id: str = state["replay_id"]
@@ -182,32 +184,37 @@ class EntitiesWorker:
         cancelled = paused or self._store.cancelled(replay_id)
         outbox: list[ReplayMessage] = []
         while not cancelled and position["entity"] < len(entities) and rows_read < budget:
-            entity_id, seq_base, count = entities[position["entity"]]
-            before = (
-                Progress.from_dict(position["progress"]) if position["progress"] else Progress(as_of=state["as_of"])
+            remaining = budget - rows_read
+            # A paced step reads one entity at a time: its quota, not the Queries' waits, sets its pace.
+            group = self._next_group(entities, position, state["as_of"], remaining, alone=pace is not None)
+            # Each entity's page is independent of the others': read them together (on AWS a step's time
+            # is its Queries' waits), then take the results in entity order, as one after another would.
+            pages = run_batches(
+                group,
+                lambda entry, rows=remaining: self._entity_page(replay_id, request, entry, rows),
+                max_workers=self._workers,
             )
-            # The entity's seq range is its cap: a message past it would take another entity's seq.
-            one = replace(request, entity_id=entity_id, entity_ids=None, limit=count)
-            after = self._pager.page(
-                replay_id, f"{replay_id}#{entity_id}", one, before, seq_base, outbox, max_rows=budget - rows_read
-            )
-            rows_read += after.last_page["rows_read"]
-            totals = {
-                **totals,
-                **{name: totals[name] + getattr(after, name) - getattr(before, name) for name in _COUNTERS},
-            }
-            if item == 0 and position["entity"] == 0:
-                preview = after.preview
-            if not after.done:
-                position = {"entity": position["entity"], "progress": after.as_dict()}
-                continue
-            if after.truncated:
-                raise ReplayPlanStale(
-                    f"entity {entity_id!r} has more than the {count} matching occurrences planned for it "
-                    "(rows reached the stream index after the plan); replay again"
-                )
-            totals["entities_done"] += 1
-            position = {"entity": position["entity"] + 1, "progress": None}
+            for (entity_id, _, count, before), (after, messages) in zip(group, pages, strict=True):
+                rows_read += after.last_page["rows_read"]
+                outbox.extend(messages)
+                totals = {
+                    **totals,
+                    **{name: totals[name] + getattr(after, name) - getattr(before, name) for name in _COUNTERS},
+                }
+                if item == 0 and position["entity"] == 0:
+                    preview = after.preview
+                if not after.done:
+                    # More rows than one page: the entity goes on from here; the group's later entities
+                    # are read again next step (their pages decide and claim the same way again).
+                    position = {"entity": position["entity"], "progress": after.as_dict()}
+                    break
+                if after.truncated:
+                    raise ReplayPlanStale(
+                        f"entity {entity_id!r} has more than the {count} matching occurrences planned for it "
+                        "(rows reached the stream index after the plan); replay again"
+                    )
+                totals["entities_done"] += 1
+                position = {"entity": position["entity"] + 1, "progress": None}
         # One send for the step's pages (a retried step repeats the same messages: claims are idempotent
         # and seqs follow from the state it started from); not after a cancel that came meanwhile.
         if outbox and not (cancelled := cancelled or self._store.cancelled(replay_id)):
@@ -253,6 +260,36 @@ class EntitiesWorker:
             "preview": recorded.get("preview") or [],
             "finished": bool(recorded.get("done")),
         }
+
+    def _next_group(
+        self, entities: list[list[Any]], position: dict[str, Any], as_of: str, budget: int, alone: bool = False
+    ) -> list[tuple[str, int, int, Progress]]:
+        """The entities to read together: the current one (from where it stands), then, if it starts
+        fresh (and not `alone`), the next small ones (a page each at most) whose planned rows fit the
+        step's budget."""
+        first, progress = position["entity"], position["progress"]
+        entity_id, seq_base, count = entities[first]
+        group = [(entity_id, seq_base, count, Progress.from_dict(progress) if progress else Progress(as_of=as_of))]
+        planned = count
+        small = not alone and progress is None and count <= self._pager.page_size
+        for entity_id, seq_base, count in entities[first + 1 :] if small else []:
+            if count > self._pager.page_size or planned + count > budget:
+                break
+            group.append((entity_id, seq_base, count, Progress(as_of=as_of)))
+            planned += count
+        return group
+
+    def _entity_page(
+        self, replay_id: str, request: ReplayRequest, entry: tuple[str, int, int, Progress], max_rows: int
+    ) -> tuple[Progress, list[ReplayMessage]]:
+        entity_id, seq_base, count, before = entry
+        # The entity's seq range is its cap: a message past it would take another entity's seq.
+        one = replace(request, entity_id=entity_id, entity_ids=None, limit=count)
+        messages: list[ReplayMessage] = []
+        after = self._pager.page(
+            replay_id, f"{replay_id}#{entity_id}", one, before, seq_base, messages, max_rows=max_rows
+        )
+        return after, messages
 
 
 def summarize(store: ReplayStateStore, state: dict[str, Any]) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 One interface, `Sender.send(messages) -> SendReport`, and one batch loop (`BatchSender`) shared by every
 destination type. A type says how one message becomes an entry (body, marking, FIFO ids), how entries
 are cut into batches (its entry count and byte limits) and how one call reports entries that failed;
-the loop sends each batch and resends only the failed entries, with backoff, a few times, before the
-step fails with the type's error (`SqsSendFailed`, `EventBridgeSendFailed`), which the state machine
-retries. botocore's standard retry mode already retries a whole call that was throttled or failed.
+the loop sends the batches side by side, bounded (`evreplay.replay.concurrency.run_batches`; a FIFO
+destination's batches of one entity in order), and resends only the failed entries, with backoff, a
+few times, before the step fails with the type's error (`SqsSendFailed`, `EventBridgeSendFailed`),
+which the state machine retries. botocore's standard retry mode already retries a whole call that was
+throttled or failed.
 
 - `SqsSender`: SendMessageBatch, 10 entries and 256 KiB per call; every message carries the message
   attributes `evreplay-replay-id` and `evreplay-seq`.
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from evreplay.core.errors import AWS_CALL_ERRORS, EventBridgeSendFailed, SqsSendFailed, aws_error_code
+from evreplay.replay.concurrency import DEFAULT_WORKERS, run_batches
 from evreplay.replay.destinations import DEFAULT, EVENTBRIDGE, SQS, SQS_FIFO, Destination, InvalidDestinations
 from evreplay.replay.queue import BATCH_SIZE, ReplayMessage, SendReport
 from evreplay.store.raw import RawStore
@@ -103,11 +106,13 @@ class BatchSender:
         attempts: int = FAILED_ENTRY_ATTEMPTS,
         backoff_seconds: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        max_workers: int = DEFAULT_WORKERS,
     ) -> None:
         self._bodies = bodies or BodyBuilder()
         self._attempts = attempts
         self._backoff = backoff_seconds
         self._sleep = sleep
+        self._workers = max_workers
 
     @property
     def backoff_seconds(self) -> float:
@@ -116,9 +121,12 @@ class BatchSender:
     def send(self, messages: Sequence[ReplayMessage]) -> SendReport:
         report = SendReport()
         batches = self.batches([self._entry(message, report) for message in messages])
-        # issue 18: run_batches (batches of one key in order, key None or different keys side by side)
-        for batch in batches:
-            self._send_batch(batch, report)
+        # On AWS each call is a wait: the batches go out side by side, bounded; a FIFO destination's
+        # batches of one entity (one key) one after another, in order. Each batch reports on its own
+        # (they run on several threads) and the reports are summed.
+        for sent in run_batches(batches, self._send_batch, max_workers=self._workers, key=lambda b: b[0].key):
+            report.calls += sent.calls
+            report.resent_entries += sent.resent_entries
         return report
 
     def batches(self, entries: list[Entry]) -> list[list[Entry]]:
@@ -155,7 +163,8 @@ class BatchSender:
         """Send one batch; the (id, error code) of each entry the destination reports failed."""
         raise NotImplementedError
 
-    def _send_batch(self, batch: list[Entry], report: SendReport) -> None:
+    def _send_batch(self, batch: list[Entry]) -> SendReport:
+        report = SendReport()
         pending = batch
         failures: list[tuple[str, str]] = []
         for attempt in range(self._attempts):
@@ -168,7 +177,7 @@ class BatchSender:
                 raise self.error(f"{self.api} failed ({aws_error_code(exc) or 'error'})") from exc
             report.calls += 1
             if not failures:
-                return
+                return report
             failed_ids = {entry_id for entry_id, _ in failures}
             pending = [entry for entry in pending if entry.id in failed_ids]
         codes = sorted({code for _, code in failures})

@@ -29,6 +29,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from evreplay.core.errors import InvalidReplayRequest
 from evreplay.core.observability import logger, metrics
 from evreplay.core.times import InvalidTimestamp, normalize
+from evreplay.replay.concurrency import DEFAULT_WORKERS, run_batches
 from evreplay.replay.plan import BATCH_SIZE, PagePlan, plan_page
 from evreplay.replay.queue import ReplayMessage, SendReport
 from evreplay.replay.request import (
@@ -43,6 +44,7 @@ from evreplay.replay.state import ReplayRecord, ReplayStateStore
 from evreplay.store.index import DUPLICATE, EventIndex, IndexRow, entity_pk
 
 MAX_EXECUTION_NAME = 80
+REGISTRY_READ_KEYS = 100  # BatchGetItem's most keys per request: one registry read per worker
 PREVIEW_SIZE = 10  # message bodies a dry run shows (docs/design.md §4.11 rule 6)
 CONTINUATION_MARK = "--c"
 
@@ -256,6 +258,7 @@ class ReplayPager:
         page_size: int,
         pages_per_execution: int,
         clock: Callable[[], float] = time.time,
+        max_workers: int = DEFAULT_WORKERS,
     ) -> None:
         self._index = index
         self._store = store
@@ -263,6 +266,7 @@ class ReplayPager:
         self.clock = clock
         self.page_size = page_size
         self.pages_per_execution = pages_per_execution
+        self._workers = max_workers
 
     def run(self, state: dict[str, Any]) -> dict[str, Any]:
         replay_id: str = state["replay_id"]
@@ -399,9 +403,15 @@ class ReplayPager:
     def _needs_check(self, request: ReplayRequest, rows: list[IndexRow]) -> Any:
         if request.include_duplicates:
             return lambda row: False
-        accepted = [row.event_id for row in rows if row.status != DUPLICATE]
+        accepted = list(dict.fromkeys(row.event_id for row in rows if row.status != DUPLICATE))
         entity_id = request.entity_id or ""
-        counts = self._index.occurrences(entity_id, accepted, consistent=True) if accepted else {}
+        # A 1 000-row page is 10 BatchGetItem requests: asked together, not one after another.
+        chunks = [accepted[start : start + REGISTRY_READ_KEYS] for start in range(0, len(accepted), REGISTRY_READ_KEYS)]
+        counts: dict[str, int] = {}
+        for found in run_batches(
+            chunks, lambda ids: self._index.occurrences(entity_id, ids, consistent=True), max_workers=self._workers
+        ):
+            counts.update(found)
         # A DUPLICATE row always has siblings; an unknown count (0) is checked to be safe.
         return lambda row: row.status == DUPLICATE or counts.get(row.event_id, 0) != 1
 

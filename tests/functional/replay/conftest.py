@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -65,10 +66,12 @@ class SqsCalls:
 
     send_message_batch: int = 0
     entries: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)  # a page sends on several threads
 
     def __call__(self, request: Any, **_: Any) -> None:
-        self.send_message_batch += 1
-        self.entries += len(json.loads(request.body)["Entries"])
+        with self.lock:
+            self.send_message_batch += 1
+            self.entries += len(json.loads(request.body)["Entries"])
 
 
 @dataclass

@@ -5,10 +5,13 @@ the messages read back off the replay queue and held against the plain model (te
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections import defaultdict
 from typing import Any
 
 import pytest
+from evreplay.core import clients
 
 from tests.functional.replay.conftest import WINDOW, Workflow, event
 from tests.replay_reference import Occurrence, ScopeReplay, reference_scope_replay
@@ -154,6 +157,37 @@ def test_one_entity_dry_run_has_the_preview_too(workflow):
     # and a real replay of one entity carries no preview in its result
     real = flow.replay("real-one", entity_id="user-000", **WINDOW)
     assert real.output["preview"] == [] and len(real.messages) == 4
+
+
+class QueriesAtOnce:
+    """A `before-send` hook that gives each index Query a round trip's time and counts how many overlap."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = self.most = 0
+
+    def __call__(self, **_: Any) -> None:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.02)
+        with self.lock:
+            self.running -= 1
+
+
+def test_a_step_reads_its_small_entities_together_and_sends_exactly_the_reference(workflow):
+    flow = workflow(ReplayPageSize=10)
+    # GIVEN many small entities (repeated event ids within each) and one of several pages among them
+    bodies = spread(12, 6)
+    bodies += [event("user-005x", f"2025-12-28T10:{m:02d}:00Z", f"big{m % 9}") for m in range(27)]
+    occurrences = stored(flow, bodies)
+    queries = QueriesAtOnce()
+    clients.dynamodb().meta.events.register("before-send.dynamodb.Query", queries)
+    expected = reference_scope_replay(occurrences, WINDOW["start_time"], WINDOW["end_time"], source="ios_app")
+    # WHEN the stream is replayed
+    check(flow, "together", expected, source="ios_app", **WINDOW)
+    # THEN the entities' pages were read several at a time, and every message is the reference's
+    assert queries.most > 1
 
 
 @pytest.mark.parametrize("max_concurrency", [1, 3])

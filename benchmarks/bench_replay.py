@@ -538,11 +538,15 @@ def under_model(
                 flush=True,
             )
     print(f"\n  under the latency model (x{scale:g}, scaled back; load {os.getloadavg()[0]:.1f}):")
-    print(f"    {'':<44}{'events/s':>10}{'s/million':>11}{'pessimistic events/s':>22}{'s/million':>11}")
-    for label, (rate, low, seconds, pessimistic, *_) in figures.items():
+    print(
+        f"    {'':<44}{'events/s':>10}{'s/million':>11}{'pessimistic events/s':>22}{'s/million':>11}"
+        f"{'Lambda GB-s $/million':>23}"
+    )
+    for label, (rate, low, seconds, pessimistic, lambda_dollars) in figures.items():
         per_million = 1_000_000 / size
         print(
             f"    {label:<44}{rate:>10.0f}{seconds * per_million:>11.0f}{low:>22.0f}{pessimistic * per_million:>11.0f}"
+            f"{lambda_dollars * per_million:>23.4f}"
         )
     (before, *_), (after, *_) = figures.values()
     print(f"    ratio concurrent / one after another: {after / before:.1f}x")

@@ -10,7 +10,7 @@ from typing import Any
 
 from evreplay.local.template import Template
 
-from tests.e2e.conftest import MAX_RECEIVE_COUNT, RunningStack, wait_for
+from tests.stacks import MAX_RECEIVE_COUNT, RunningStack, wait_for
 
 DAY = "2025-06-01"
 START, END = f"{DAY}T00:00:00Z", "2025-06-02T00:00:00Z"

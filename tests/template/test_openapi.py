@@ -14,7 +14,7 @@ from evreplay.http import openapi
 from evreplay.local.template import project_root
 from openapi_spec_validator import validate
 
-from tests.conftest import TEMPLATE
+from tests.stacks import TEMPLATE
 
 COMMITTED = project_root() / openapi.DOCUMENT_PATH
 

@@ -10,10 +10,11 @@ import time
 
 import pytest
 from evreplay.local import queue_driver as driver_module
-from evreplay.local.queue_driver import QueueDriver
+from evreplay.local.queue_driver import DrainStats, QueueDriver
+from evreplay.local.runtime import function_lock
 
 from tests.builders import emf, event_at, replay_id_of
-from tests.stacks import expected_hash, ingest, replay_messages, send, version
+from tests.stacks import PROCESSOR, aggregates, expected_hash, ingest, replay_messages, send, version
 
 
 def queue_counts(stack, logical_id: str) -> tuple[int, int]:
@@ -156,3 +157,28 @@ def test_run_loop_processes_messages_until_stopped(stack, driver):
     assert loop.totals.succeeded == 4
     assert version(stack, "max", replay_id_of(bodies))["input_count"] == 4
 
+
+def test_driver_runs_the_function_only_while_it_holds_the_functions_lock(stack, driver):
+    # GIVEN a replay on the queue, and the processor's lock held elsewhere (an invocation running
+    # on another thread, as the API server or moto's invokes hold it)
+    ingest(stack, [event_at("ned", i) for i in range(3)])
+    bodies = replay_messages(stack, "ned")
+    send(stack, bodies)
+    lock = function_lock(PROCESSOR)
+    poller: QueueDriver = driver()
+    polled: list[DrainStats] = []
+    worker = threading.Thread(target=lambda: polled.append(poller.poll_once()), daemon=True)
+
+    with lock:
+        worker.start()
+        # WHEN the driver has received the batch: it waits for the lock, the function not run yet
+        deadline = time.monotonic() + 10
+        while not lock._waiting and worker.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(lock._waiting) == 1, "the driver did not wait for the function's lock"
+        assert aggregates(stack, "ned") == []
+
+    # THEN once the lock is free it runs the batch
+    worker.join(10)
+    assert polled and (polled[0].received, polled[0].succeeded) == (3, 3)
+    assert version(stack, "ned", replay_id_of(bodies))["input_count"] == 3

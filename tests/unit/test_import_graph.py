@@ -100,10 +100,7 @@ KNOWN = {
     for target in (
         "investigation.stats",
         "local.template",
-        "reconcile.reconciler",
-        "replay.outcomes",
         "replay.request",
-        "replay.service",
     )
 }
 

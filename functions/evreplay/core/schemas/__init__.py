@@ -12,6 +12,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry, Resource
 
 from evreplay.core.errors import InvalidRequest
 
@@ -28,6 +29,12 @@ DUPLICATES_QUERY = "duplicates_query"
 EVENTS_QUERY = "events_query"
 REPLAYS_QUERY = "replays_query"
 RECONCILE_REQUEST = "reconcile_request"
+# Response schemas (`<name>.response.schema.json`): what the API answers; the OpenAPI document and the
+# tests read them, the code does not validate its own answers at run time.
+REPLAY_RESPONSE = "replay.response"
+RECONCILE_RESPONSE = "reconcile.response"
+ERROR_RESPONSE = "error.response"
+_RESPONSE_SUFFIX = ".response.schema.json"
 
 
 @cache
@@ -36,6 +43,28 @@ def load(name: str) -> dict[str, Any]:
     text = resources.files(__name__).joinpath(f"{name}.schema.json").read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+def response_names() -> list[str]:
+    """Every response schema's name (`replay.response`, ...), sorted."""
+    files = (entry.name for entry in resources.files(__name__).iterdir())
+    return sorted(name.removesuffix(".schema.json") for name in files if name.endswith(_RESPONSE_SUFFIX))
+
+
+@cache
+def registry() -> Registry[Any]:
+    """Every schema file by its `$id`, so a file's `$ref` to another file (by name) resolves."""
+    files = sorted(entry.name for entry in resources.files(__name__).iterdir() if entry.name.endswith(".schema.json"))
+    loaded = [load(name.removesuffix(".schema.json")) for name in files]
+    return Registry().with_resources((schema["$id"], Resource.from_contents(schema)) for schema in loaded)
+
+
+@cache
+def response_validator(name: str) -> Draft202012Validator:
+    """A validator for one response schema, its references to other files resolved."""
+    schema = load(name)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, registry=registry(), format_checker=_FORMATS)
 
 
 # The one format checked by the schemas themselves ("date": jsonschema's check needs no extra

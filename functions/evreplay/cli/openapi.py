@@ -8,6 +8,10 @@ Three sources, each the only one of its kind:
 - everything else (the other parameters, summaries, which status answers what): `OPERATIONS` below,
   with limits imported from the modules that enforce them.
 
+It lives beside the CLI, the top layer, because it reads what no lower layer may: the template (through
+evreplay.local.template) and limits from the capabilities that enforce them. No function imports it,
+and it is not in the Lambda bundle.
+
 A template route without an entry in OPERATIONS, or an entry without a route, is an error, so the
 document cannot silently miss or invent a route. `scripts/openapi.py` writes `docs/openapi.json`;
 a test checks the committed file is what this module generates.

@@ -9,8 +9,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-from evreplay.core import schemas
 from evreplay.cli import openapi
+from evreplay.core import schemas
 from evreplay.local.template import project_root
 from openapi_spec_validator import validate
 

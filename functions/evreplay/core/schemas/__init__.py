@@ -15,6 +15,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 
 from evreplay.core.errors import InvalidRequest
+from evreplay.core.times import InvalidTimestamp, parse_rfc3339
 
 EVENT = "event"
 EVENT_BATCH = "event_batch"
@@ -67,9 +68,19 @@ def response_validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(schema, registry=registry(), format_checker=_FORMATS)
 
 
-# The one format checked by the schemas themselves ("date": jsonschema's check needs no extra
-# package). date-time stays an annotation: times are parsed, with their own messages, by evreplay.core.times.
+# Every format the files state is checked: "date" by jsonschema (no extra package), "date-time" by
+# the parser the API stores times with (evreplay.core.times), so a time the schema passes is one the
+# code takes, and a refusal says what the parser says.
 _FORMATS = FormatChecker(formats=("date",))
+
+
+@_FORMATS.checks("date-time", raises=InvalidTimestamp)
+def _rfc3339(value: object) -> bool:
+    if isinstance(value, str):
+        parse_rfc3339(value)
+    return True
+
+
 NOT_A_DAY = "not a calendar date (YYYY-MM-DD)"
 
 # What each pattern of the schema files allows, said for a person.
@@ -124,6 +135,8 @@ def _detail(error: ValidationError) -> str:
     if error.validator == "pattern":
         return _PATTERN_PHRASES.get(bound, f"does not match the pattern {bound}")
     if error.validator == "format":
+        if isinstance(error.cause, InvalidTimestamp):
+            return str(error.cause)
         return _FORMAT_PHRASES.get(bound, f"not a valid {bound}")
     if error.validator == "minLength":
         return "must not be empty" if bound == 1 else f"must be at least {_plural(bound, 'character')}"

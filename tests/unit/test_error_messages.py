@@ -105,3 +105,23 @@ def test_a_message_that_already_names_its_field_is_not_prefixed_again() -> None:
     assert InvalidRequest("limit: must be at least 1", field="limit").message == "limit: must be at least 1"
     assert InvalidRequest("must be at least 1", field="limit").message == "limit: must be at least 1"
     assert InvalidRequest("no field here").message == "no field here"
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "detail"),
+    [
+        (
+            {"status": "PAUSED"},
+            "status",
+            "must be one of RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE",
+        ),
+        ({"source": "ios app"}, "source", "has a character that is not allowed; allowed: letters, digits and _ . : -"),
+    ],
+)
+def test_the_replay_listing_query_is_checked_by_its_schema_file_alone(
+    params: dict[str, str], field: str, detail: str
+) -> None:
+    # GET /replays' status and source have no check in code beside replays_query.schema.json
+    with pytest.raises(InvalidRequest) as raised:
+        query_params.schema_checked(schemas.REPLAYS_QUERY, params, integers=("limit",))
+    assert (raised.value.field, raised.value.message) == (field, f"{field}: {detail}")

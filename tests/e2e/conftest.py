@@ -8,59 +8,13 @@ poison message reaches the DLQ quickly.
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator
 
-import boto3
 import pytest
 from evreplay.cli.client import ApiClient
 from evreplay.cli.local_process import LocalStackProcess
 
-MAX_RECEIVE_COUNT = 2
-CLI_TIMEOUT = 120.0
-
-
-@dataclass
-class RunningStack:
-    process: LocalStackProcess
-    api: ApiClient
-    aws_endpoint: str  # as printed by `evreplay local`
-
-    @property
-    def api_url(self) -> str:
-        return self.process.api_url
-
-    def aws(self, service: str) -> Any:
-        """A boto3 client at the printed endpoint, as a developer would make one."""
-        return boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-        ).client(service, endpoint_url=self.aws_endpoint)  # type: ignore[call-overload]
-
-    def cli(
-        self, *args: str, stdin: str = "", timeout: float = CLI_TIMEOUT, check: bool = False
-    ) -> subprocess.CompletedProcess[str]:
-        """Run `evreplay ARGS --api-url <this stack>` and return what it printed."""
-        command = [sys.executable, "-m", "evreplay.cli.main", *args, "--api-url", self.api_url]
-        result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
-        if check and result.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
-        return result
-
-
-def printed_aws_endpoint(process: LocalStackProcess, timeout: float = 30.0) -> str:
-    """The AWS endpoint the banner names. The banner is printed just after /health turns 200, so on a
-    loaded machine it can lag the health check that ended `start()`: wait for it."""
-    pattern = re.compile(r"AWS endpoint:\s+(http://\S+)")
-    deadline = time.monotonic() + timeout
-    while not (found := pattern.search(process.output())):
-        assert time.monotonic() < deadline, f"`evreplay local` did not print its AWS endpoint:\n{process.output()}"
-        time.sleep(0.1)
-    return found.group(1)
+from tests.stacks import MAX_RECEIVE_COUNT, RunningStack, printed_aws_endpoint
 
 
 @pytest.fixture(scope="session")
@@ -82,18 +36,6 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
         yield RunningStack(process, ApiClient(process.api_url, timeout=60), printed_aws_endpoint(process))
     finally:
         process.stop()
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
-    """Poll until predicate() is truthy; fail after `timeout` seconds (tests never hang)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

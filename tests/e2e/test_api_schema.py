@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.e2e.conftest import RunningStack
+from tests.stacks import RunningStack
 from tests.template.test_openapi import COMMITTED
 
 MAX_EXAMPLES = int(os.environ.get("EVREPLAY_FUZZ_EXAMPLES", "12"))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from evreplay.local.template import Template
 
-from tests.e2e.conftest import RunningStack, wait_for
+from tests.stacks import RunningStack, wait_for
 
 EVENTS = 5_000
 ENTITIES = 10

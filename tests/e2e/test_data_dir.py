@@ -15,7 +15,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from evreplay.cli.client import ApiClient
 from evreplay.cli.local_process import LocalStackProcess
 
-from tests.e2e.conftest import wait_for
+from tests.stacks import wait_for
 
 WINDOW = {"start_time": "2025-12-28T00:00:00Z", "end_time": "2025-12-29T00:00:00Z"}
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 
-from tests.e2e.conftest import RunningStack
 from tests.e2e.load import CYCLE, run_load
+from tests.stacks import RunningStack
 
 CLIENTS = 64
 REQUESTS_PER_CLIENT = int(os.environ.get("EVREPLAY_LOAD_REQUESTS", str(len(CYCLE))))

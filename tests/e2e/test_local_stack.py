@@ -10,21 +10,8 @@ from typing import Any
 
 from evreplay.local.template import Template
 
-from tests.e2e.conftest import MAX_RECEIVE_COUNT, RunningStack, wait_for
-
-DAY = "2025-06-01"
-START, END = f"{DAY}T00:00:00Z", "2025-06-02T00:00:00Z"
-
-
-def event(entity: str, minute: int, event_type: str = "purchase", **extra: Any) -> dict[str, Any]:
-    return {
-        "source": "e2e",
-        "event_type": event_type,
-        "entity_id": entity,
-        "event_time": f"{DAY}T10:{minute:02d}:00Z",
-        "payload": {"minute": minute},
-        **extra,
-    }
+from tests.builders import DAY, END, START, event_at
+from tests.stacks import MAX_RECEIVE_COUNT, RunningStack, wait_for
 
 
 def aggregate_of(stack: RunningStack, entity: str, replay_id: str) -> dict[str, Any] | None:
@@ -48,10 +35,10 @@ def test_ingest_replay_aggregates_through_the_cli_and_http(local_stack: RunningS
     entity = f"e2e-{uuid.uuid4().hex[:8]}"
     # GIVEN one event sent with `evreplay send` from stdin, a batch over HTTP, and a duplicate
     assert local_stack.cli("send", "--json").returncode == 2, "empty stdin is a usage error"
-    first = event(entity, 1)
+    first = event_at(entity, 60)
     sent = local_stack.cli("send", "--json", stdin=json.dumps(first), check=True)
     assert json.loads(sent.stdout)["status"] == "ACCEPTED"
-    batch = local_stack.api.post("/events/batch", {"events": [event(entity, m) for m in (2, 3)] + [first]})
+    batch = local_stack.api.post("/events/batch", {"events": [event_at(entity, 60 * m) for m in (2, 3)] + [first]})
     assert [r["status"] for r in batch["results"]] == ["ACCEPTED", "ACCEPTED", "DUPLICATE"]
     rows = json.loads(
         local_stack.cli("events", "--entity-id", entity, "--include-duplicates", "--json", check=True).stdout
@@ -97,7 +84,7 @@ def test_cli_reports_a_refused_replay_with_a_non_zero_exit(local_stack: RunningS
 def test_console_style_start_through_boto3_at_the_printed_endpoint(local_stack: RunningStack) -> None:
     # GIVEN stored events and the state machine as `aws stepfunctions` sees it at the printed endpoint
     entity = f"console-{uuid.uuid4().hex[:8]}"
-    local_stack.api.post("/events/batch", {"events": [event(entity, m, "view") for m in range(5)]})
+    local_stack.api.post("/events/batch", {"events": [event_at(entity, 60 * m, "view") for m in range(5)]})
     sfn = local_stack.aws("stepfunctions")
     arn = _replay_state_machine_arn(sfn)
     # WHEN someone starts it by hand, as from the console

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import RunningStack
+from tests.stacks import RunningStack
 
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp{,6}
 

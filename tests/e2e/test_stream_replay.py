@@ -13,7 +13,7 @@ import pytest
 from evreplay.cli.client import ApiClient
 from evreplay.cli.local_process import LocalStackProcess
 
-from tests.e2e.conftest import RunningStack, printed_aws_endpoint, wait_for
+from tests.stacks import RunningStack, printed_aws_endpoint, wait_for
 
 ENTITIES = 2_000
 DAY = "2025-12-28"

@@ -11,7 +11,7 @@ import pytest
 from evreplay.cli.client import ApiClient
 from evreplay.cli.local_process import LocalStackProcess
 
-from tests.e2e.conftest import wait_for
+from tests.stacks import wait_for
 
 ENTITY = "consumer-owned-1"
 

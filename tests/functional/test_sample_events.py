@@ -12,7 +12,7 @@ from evreplay.local.runtime import invoke
 from evreplay.local.template import project_root
 from evreplay.local.workflow import deploy_workflow
 
-from tests.conftest import SESSION, Stack
+from tests.stacks import SESSION, Stack
 
 EVENTS = project_root() / "events"
 

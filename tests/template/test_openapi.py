@@ -1,4 +1,4 @@
-"""docs/openapi.json: generated from the template, the schema files and evreplay.http.openapi, and
+"""docs/openapi.json: generated from the template, the schema files and evreplay.cli.openapi, and
 committed. These tests keep the committed file and its sources from drifting apart."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from typing import Any
 
 import jsonschema
 import pytest
+from evreplay.cli import openapi
 from evreplay.core import schemas
-from evreplay.http import openapi
 from evreplay.local.template import project_root
 from openapi_spec_validator import validate
 
-from tests.conftest import TEMPLATE
+from tests.stacks import TEMPLATE
 
 COMMITTED = project_root() / openapi.DOCUMENT_PATH
 

@@ -43,6 +43,8 @@ AGGREGATE = {
     "inputs_hash": "ab" * 32,
     "first_event_time": "2025-12-28T10:00:00.000000Z",
     "last_event_time": "2025-12-28T12:00:00.000000Z",
+    "created_at": "2025-12-28T13:00:00.000000Z",
+    "updated_at": "2025-12-28T13:00:05.000000Z",
 }
 
 

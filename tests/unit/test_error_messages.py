@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from evreplay.core import schemas
 from evreplay.core.errors import InvalidReplayRequest, InvalidRequest
+from evreplay.core.times import normalize
 from evreplay.http import query as query_params
 from evreplay.replay.request import parse_api_request
 from evreplay.replay.workflow import start_replay
@@ -32,6 +33,32 @@ def test_every_day_parameter_says_not_a_calendar_date(schema: str, day: str) -> 
         query_params.schema_checked(schema, {k: v for k, v in params.items() if k in allowed})
 
     assert (raised.value.field, raised.value.message) == ("day", "day: not a calendar date (YYYY-MM-DD)")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2025-12-28T00:00:00", "timestamp has no UTC offset; add Z or ±hh:mm"),
+        ("yesterday", None),
+        ("2025-13-01T00:00:00Z", None),
+    ],
+)
+@pytest.mark.parametrize("schema", [schemas.EVENTS_QUERY, schemas.GAPS_QUERY])
+def test_every_time_parameter_is_checked_by_its_format_with_the_parsers_message(
+    schema: str, value: str, message: str | None
+) -> None:
+    # GIVEN a query string whose start_time the API's time parser refuses (the schema's date-time format)
+    params = {**GOOD, "start_time": value}
+    with pytest.raises(InvalidRequest) as raised:
+        query_params.schema_checked(schema, params)
+
+    # THEN the schema check itself refuses it, naming start_time with what evreplay.core.times says
+    assert raised.value.field == "start_time"
+    with pytest.raises(ValueError) as parsed:
+        normalize(value)
+    assert raised.value.message == f"start_time: {parsed.value}"
+    if message is not None:
+        assert raised.value.message == f"start_time: {message}"
 
 
 @pytest.mark.parametrize(
@@ -78,3 +105,23 @@ def test_a_message_that_already_names_its_field_is_not_prefixed_again() -> None:
     assert InvalidRequest("limit: must be at least 1", field="limit").message == "limit: must be at least 1"
     assert InvalidRequest("must be at least 1", field="limit").message == "limit: must be at least 1"
     assert InvalidRequest("no field here").message == "no field here"
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "detail"),
+    [
+        (
+            {"status": "PAUSED"},
+            "status",
+            "must be one of RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE",
+        ),
+        ({"source": "ios app"}, "source", "has a character that is not allowed; allowed: letters, digits and _ . : -"),
+    ],
+)
+def test_the_replay_listing_query_is_checked_by_its_schema_file_alone(
+    params: dict[str, str], field: str, detail: str
+) -> None:
+    # GET /replays' status and source have no check in code beside replays_query.schema.json
+    with pytest.raises(InvalidRequest) as raised:
+        query_params.schema_checked(schemas.REPLAYS_QUERY, params, integers=("limit",))
+    assert (raised.value.field, raised.value.message) == (field, f"{field}: {detail}")

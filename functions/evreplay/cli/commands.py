@@ -8,14 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.spinner import Spinner
 
 from evreplay.cli import replays
 from evreplay.cli.backfill import Backfill, BackfillError
 from evreplay.cli.client import ApiClient, ApiError
 from evreplay.cli.output import Output
+from evreplay.cli.progress import Shown, WaitTimeout, wait_with_progress
 
 EXIT_OK = 0
 EXIT_API = 1  # the API said no (4xx/5xx), or a replay/backfill ended badly
@@ -180,20 +179,14 @@ def cmd_replay_wait(args: argparse.Namespace, client: ApiClient, out: Output) ->
 
 def _wait_and_show(client: ApiClient, replay_id: str, timeout: float, out: Output, verbose: bool = False) -> int:
     try:
-        if out.as_json or not out.err.is_terminal:
-            final = replays.wait(client, replay_id, timeout)
-        else:
-            spinner = Spinner("dots", text=f"replay {replay_id}")
-            with Live(spinner, console=out.err, transient=True, refresh_per_second=8):
-                final = replays.wait(
-                    client,
-                    replay_id,
-                    timeout,
-                    on_update=lambda replay, elapsed: spinner.update(
-                        text=f"replay {replay_id}: {replays.progress_text(replay, elapsed)}"
-                    ),
-                )
-    except replays.WaitTimeout as exc:
+        final = wait_with_progress(
+            out,
+            lambda: replays.status(client, replay_id),
+            f"replay {replay_id}",
+            timeout,
+            lambda replay, elapsed: Shown(f"replay {replay_id}: {replays.progress_text(replay, elapsed)}"),
+        )
+    except WaitTimeout as exc:
         out.error(f"{exc}; it keeps running: evreplay replay status {replay_id}")
         return EXIT_API
     _show_replay(final, out, verbose)

@@ -23,6 +23,7 @@ from evreplay.cli.client import ApiClient, ApiError
 from evreplay.cli.commands import EXIT_API, EXIT_OK, show_aggregates, show_history
 from evreplay.cli.local_process import LocalStackFailed, LocalStackProcess
 from evreplay.cli.output import Output
+from evreplay.cli.progress import WaitTimeout
 
 
 class DemoFailed(RuntimeError):
@@ -62,7 +63,7 @@ def run_demo(args: argparse.Namespace, client: ApiClient, out: Output) -> int:
                 out.line(f"  evreplay aggregates --entity-id {demo_data.ALICE} --api-url {stack.api_url}")
                 out.line(f"  aws --endpoint-url {stack.aws_endpoint} s3 ls --recursive s3://evreplay-local-rawbucket")
         return EXIT_OK
-    except (DemoFailed, replays.WaitTimeout) as exc:
+    except (DemoFailed, WaitTimeout) as exc:
         out.error(f"demo failed: {exc}")
         if stack is not None:
             out.error(f"local stack log: {stack.log_path}")

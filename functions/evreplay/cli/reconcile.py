@@ -4,16 +4,12 @@ optionally following the run with a progress bar over its partitions."""
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from evreplay.cli.client import ApiClient
 from evreplay.cli.output import Output
-from evreplay.cli.replays import FINAL_STATES
+from evreplay.cli.progress import Shown, WaitTimeout, wait_with_progress
 
 # The counts in the order a person reads them (README: Reconcile and rebuild).
 SHOWN = (
@@ -46,23 +42,11 @@ def status(client: ApiClient, reconcile_id: str) -> dict[str, Any]:
     return answer
 
 
-def wait(
-    client: ApiClient,
-    reconcile_id: str,
-    timeout: float,
-    on_update: Callable[[dict[str, Any]], None] | None = None,
-) -> dict[str, Any] | None:
-    """Poll until the run ends (its view), or None after `timeout` seconds."""
-    began = time.monotonic()
-    while True:
-        view = status(client, reconcile_id)
-        if on_update:
-            on_update(view)
-        if str(view.get("status")) in FINAL_STATES:
-            return view
-        if time.monotonic() - began >= timeout:
-            return None
-        time.sleep(min(0.5 * (1 + (time.monotonic() - began) / 10), 2.0))
+def show(reconcile_id: str, view: dict[str, Any]) -> Shown:
+    """The live line of a run: its partitions done of all (the bar once the plan is known)."""
+    progress = view.get("progress") or {}
+    done, total = progress.get("partitions_done", 0), progress.get("partitions_total")
+    return Shown(f"reconcile {reconcile_id}: partitions {done}/{total if total is not None else '?'}", done, total)
 
 
 def cmd_reconcile(args: argparse.Namespace, client: ApiClient, out: Output) -> int:
@@ -76,19 +60,15 @@ def cmd_reconcile(args: argparse.Namespace, client: ApiClient, out: Output) -> i
             out.fields("reconcile started", started)
             out.line(f"follow it with: evreplay reconcile ... --wait, or GET /reconcile/{reconcile_id}")
         return 0
-    if out.as_json or not out.err.is_terminal:
-        final = wait(client, reconcile_id, args.wait_timeout)
-    else:
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=out.err, transient=True) as bar:
-            task = bar.add_task(f"reconcile {reconcile_id}: partitions", total=None)
-
-            def show(view: dict[str, Any]) -> None:
-                progress = view.get("progress") or {}
-                bar.update(task, total=progress.get("partitions_total"), completed=progress.get("partitions_done", 0))
-
-            final = wait(client, reconcile_id, args.wait_timeout, show)
-    if final is None:
+    try:
+        final = wait_with_progress(
+            out,
+            lambda: status(client, reconcile_id),
+            f"reconcile {reconcile_id}",
+            args.wait_timeout,
+            lambda view, _: show(reconcile_id, view),
+        )
+    except WaitTimeout:
         out.error(f"reconcile {reconcile_id} still running after {args.wait_timeout:.0f}s; it keeps running")
         return 1
     if out.as_json:

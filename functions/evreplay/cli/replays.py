@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 from evreplay.cli.client import ApiClient
+from evreplay.cli.progress import poll
 
 RUNNING = "RUNNING"
-# Step Functions' final execution states; anything else is still going.
-FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PAUSED"})
-
-
-class WaitTimeout(RuntimeError):
-    def __init__(self, replay: dict[str, Any], seconds: float) -> None:
-        super().__init__(f"replay {replay.get('replay_id')} still {replay.get('status')} after {seconds:.0f}s")
-        self.replay = replay
 
 
 def replay_path(replay_id: str) -> str:
@@ -52,10 +44,6 @@ def resume(client: ApiClient, replay_id: str) -> Any:
     return client.post(replay_path(replay_id) + "/resume", None)
 
 
-def is_final(replay: dict[str, Any]) -> bool:
-    return str(replay.get("status")) in FINAL_STATES
-
-
 def wait(
     client: ApiClient,
     replay_id: str,
@@ -64,17 +52,7 @@ def wait(
     on_update: Callable[[dict[str, Any], float], None] | None = None,
 ) -> dict[str, Any]:
     """Poll GET /replays/{id} until the execution ends; WaitTimeout after `timeout` seconds."""
-    began = time.monotonic()
-    while True:
-        replay = status(client, replay_id)
-        elapsed = time.monotonic() - began
-        if on_update:
-            on_update(replay, elapsed)
-        if is_final(replay):
-            return replay
-        if elapsed >= timeout:
-            raise WaitTimeout(replay, elapsed)
-        time.sleep(min(interval * (1 + elapsed / 10), 2.0))
+    return poll(lambda: status(client, replay_id), f"replay {replay_id}", timeout, interval, on_update)
 
 
 def progress_text(replay: dict[str, Any], elapsed: float) -> str:

@@ -10,19 +10,8 @@ from typing import Any
 from evreplay.core import schemas
 from evreplay.core.errors import InvalidRequest
 from evreplay.core.schemas import NOT_A_DAY
-from evreplay.core.times import InvalidTimestamp, normalize
 
 Params = Mapping[str, str | None]
-
-
-def timestamp(params: Params, name: str) -> str | None:
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    try:
-        return normalize(value)
-    except InvalidTimestamp as exc:
-        raise InvalidRequest(str(exc), field=name) from exc
 
 
 def schema_checked(

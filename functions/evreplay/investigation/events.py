@@ -14,6 +14,7 @@ from typing import Any
 from evreplay.core import schemas
 from evreplay.core.cursors import decode_cursor, encode_cursor
 from evreplay.core.errors import InvalidRequest
+from evreplay.core.times import normalize
 from evreplay.http import query as query_params
 from evreplay.store.index import DUPLICATE, OCCURRENCE_PREFIX, EventIndex, IndexRow, entity_pk
 
@@ -40,8 +41,9 @@ def parse_event_query(params: query_params.Params) -> EventQuery:
         schemas.EVENTS_QUERY, params, integers=("limit",), booleans=("include_duplicates",)
     )
     entity_id: str = values["entity_id"]
-    start_time = query_params.timestamp(params, "start_time") or EARLIEST
-    end_time = query_params.timestamp(params, "end_time") or LATEST
+    # The schema's date-time format took them (evreplay.core.times' parser): normalizing cannot fail.
+    start_time = normalize(values["start_time"]) if "start_time" in values else EARLIEST
+    end_time = normalize(values["end_time"]) if "end_time" in values else LATEST
     if not start_time < end_time:
         raise InvalidRequest("must be later than start_time", field="end_time")
     position = decode_cursor(params.get("cursor"), ("sk",))

@@ -28,7 +28,7 @@ import threading
 from dataclasses import dataclass, fields
 from typing import Any
 
-from evreplay.local.runtime import invoke
+from evreplay.local.runtime import function_lock, invoke
 from evreplay.local.template import QueueTrigger, Template
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,10 @@ class QueueDriver:
         """Run the function; return the ids of the messages that failed."""
         every_id = {message["MessageId"] for message in messages}
         try:
-            response = invoke(self._handler, self.event(messages), self.trigger.function, self._timeout)
+            # One invocation of a function at a time, as the API server and moto's invokes run it
+            # (evreplay.local.runtime.function_lock): the processor may also be invoked directly.
+            with function_lock(self.trigger.function):
+                response = invoke(self._handler, self.event(messages), self.trigger.function, self._timeout)
         except Exception:
             log.exception("%s raised; the whole batch of %d returns to the queue", self.trigger.function, len(messages))
             stats.handler_errors = 1

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from evreplay.core.errors import AWS_CALL_ERRORS, ReplayIncomplete, ReplayPlanStale, StorageUnavailable, aws_error_code
@@ -191,7 +192,7 @@ class EntitiesWorker:
             # is its Queries' waits), then take the results in entity order, as one after another would.
             pages = run_batches(
                 group,
-                lambda entry, rows=remaining: self._entity_page(replay_id, request, entry, rows),
+                partial(self._entity_page, replay_id, request, max_rows=remaining),
                 max_workers=self._workers,
             )
             for (entity_id, _, count, before), (after, messages) in zip(group, pages, strict=True):
@@ -280,7 +281,7 @@ class EntitiesWorker:
         return group
 
     def _entity_page(
-        self, replay_id: str, request: ReplayRequest, entry: tuple[str, int, int, Progress], max_rows: int
+        self, replay_id: str, request: ReplayRequest, entry: tuple[str, int, int, Progress], *, max_rows: int
     ) -> tuple[Progress, list[ReplayMessage]]:
         entity_id, seq_base, count, before = entry
         # The entity's seq range is its cap: a message past it would take another entity's seq.

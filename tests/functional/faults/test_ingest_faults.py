@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Stack
+from tests.builders import producer_event
 from tests.faults import (
     ALWAYS,
     CONNECT_TIMEOUT,
@@ -39,13 +39,7 @@ from tests.faults import (
     body_has,
     kinds_for,
 )
-from tests.functional.faults.conftest import (
-    error_shape,
-    expire_in_progress,
-    occurrence_rows,
-    raw_keys_of,
-    registry,
-)
+from tests.stacks import Stack, error_shape, expire_in_progress, occurrence_rows, raw_keys_of, registry
 
 # (service, operation, what it writes or reads): every AWS call of POST /events.
 INGEST_CALLS = [
@@ -67,17 +61,6 @@ CELLS = [
     for service, operation, _ in INGEST_CALLS
     for kind in kinds_for(service, operation)
 ]
-
-
-def event(entity_id: str, **overrides: Any) -> dict[str, Any]:
-    return {
-        "source": "ios_app",
-        "event_type": "purchase",
-        "entity_id": entity_id,
-        "event_time": "2025-12-28T23:59:59.250+01:00",
-        "payload": {"amount": 12.5},
-        **overrides,
-    }
 
 
 def expected_first_status(operation: str, kind: Kind, times: int) -> int:
@@ -115,7 +98,7 @@ def test_post_event_under_fault_then_retry_stores_exactly_one(
     stack, faults: Faults, fast_retries, service, operation, kind, times
 ):
     entity_id = f"user-{uuid.uuid4().hex[:8]}"
-    body, key = event(entity_id), f"key-{uuid.uuid4().hex}"
+    body, key = producer_event(entity_id=entity_id), f"key-{uuid.uuid4().hex}"
     # GetItem (receipts) only runs for a request whose key was seen before: make this such a retry.
     if operation == "GetItem":
         expire_first = _interrupted_first_attempt(stack, faults, body, key)
@@ -172,7 +155,7 @@ def test_failed_request_whose_record_cannot_be_deleted_is_retried_after_its_time
 ):
     # GIVEN the request fails (503) and Powertools cannot delete its in-progress record (DeleteItem)
     entity_id = f"user-{uuid.uuid4().hex[:8]}"
-    body, key = event(entity_id), f"key-{uuid.uuid4().hex}"
+    body, key = producer_event(entity_id=entity_id), f"key-{uuid.uuid4().hex}"
     faults.inject(service, operation, INTERNAL, times=ALWAYS)
     delete = faults.inject("dynamodb", "DeleteItem", kind, times=ALWAYS)
 
@@ -194,7 +177,7 @@ def test_failed_request_whose_record_cannot_be_deleted_is_retried_after_its_time
 def test_without_a_key_a_refused_write_is_retried_into_one_occurrence(stack, faults: Faults, fast_retries, kind):
     # GIVEN the index transaction is refused on every attempt (nothing applied)
     entity_id = f"user-{uuid.uuid4().hex[:8]}"
-    body = event(entity_id)
+    body = producer_event(entity_id=entity_id)
     faults.inject("dynamodb", "TransactWriteItems", kind, times=ALWAYS)
 
     first = post(stack, body, key=None)
@@ -213,7 +196,7 @@ def test_batch_items_that_fail_are_reported_failed_and_a_retried_batch_stores_ea
 ):
     # GIVEN a batch of keyed events, and the index refusing every write for one entity
     entities = [f"user-{uuid.uuid4().hex[:8]}" for _ in range(4)]
-    events = [event(entity, idempotency_key=f"key-{entity}") for entity in entities]
+    events = [producer_event(entity_id=entity, idempotency_key=f"key-{entity}") for entity in entities]
     faults.inject("dynamodb", "TransactWriteItems", INTERNAL, times=ALWAYS, when=body_has(entities[1]))
     faults.inject("s3", "PutObject", READ_TIMEOUT, times=ALWAYS, when=lambda request: entities[2] in request.url)
 

@@ -25,18 +25,19 @@ import pytest
 from evreplay.core.idempotency import IN_PROGRESS_SECONDS
 from evreplay.ingest.receipts import RECEIPT_PREFIX
 
-from tests.conftest import Stack
+from tests.builders import producer_event
 from tests.faults import ALWAYS, APPLIED_THEN_INTERNAL, INTERNAL, READ_TIMEOUT, Faults, Kind
-from tests.functional.faults.conftest import (
+from tests.functional.faults.test_ingest_faults import post
+from tests.stacks import (
     LONGEST_WAIT,
     RETRIED,
     RETRY_BUDGET_SECONDS,
+    Stack,
     error_shape,
     occurrence_rows,
     registry,
     retry_as_advised,
 )
-from tests.functional.faults.test_ingest_faults import event, post
 
 
 @pytest.fixture
@@ -73,7 +74,7 @@ def test_put_of_the_record_applied_with_its_answer_lost_is_answered_at_once(
 ):
     # GIVEN the idempotency record's PutItem is applied and its answer lost (botocore retries it)
     entity_id = f"user-{uuid.uuid4().hex[:8]}"
-    body, key = event(entity_id), f"key-{uuid.uuid4().hex}"
+    body, key = producer_event(entity_id=entity_id), f"key-{uuid.uuid4().hex}"
     put = faults.inject("dynamodb", "PutItem", kind, when=lambda request: b"INPROGRESS" in (request.body or b""))
 
     # WHEN the producer posts the event
@@ -94,7 +95,7 @@ def test_attempt_that_fails_and_deletes_its_record_is_retried_at_once(stack, fau
     # GIVEN the raw object cannot be stored (every attempt refused): the attempt fails after saving
     # its idempotency record, and Powertools deletes the record
     entity_id = f"user-{uuid.uuid4().hex[:8]}"
-    body, key = event(entity_id), f"key-{uuid.uuid4().hex}"
+    body, key = producer_event(entity_id=entity_id), f"key-{uuid.uuid4().hex}"
     faults.inject("s3", "PutObject", INTERNAL, times=ALWAYS)
     first = post(stack, body, key)
     faults.clear()
@@ -123,7 +124,7 @@ def test_attempt_that_leaves_its_record_in_progress_frees_the_key_within_the_bou
 ):
     # GIVEN an attempt that fails after saving its idempotency record and leaves the record standing
     entity_id = f"user-{uuid.uuid4().hex[:8]}"
-    body, key = event(entity_id), f"key-{uuid.uuid4().hex}"
+    body, key = producer_event(entity_id=entity_id), f"key-{uuid.uuid4().hex}"
     for service, operation, kind in failing:
         faults.inject(service, operation, kind, times=ALWAYS)
     first = post(stack, body, key)
@@ -164,9 +165,9 @@ def test_hundred_keyed_posts_under_random_storage_faults_reach_201_within_the_re
 
     # WHEN a producer posts 100 keyed events, retrying each as advised
     for entity_id in entities:
-        request = partial(post, stack, event(entity_id), f"key-{entity_id}")
+        request = partial(post, stack, producer_event(entity_id=entity_id), f"key-{entity_id}")
         runs.append((entity_id, retry_as_advised(request)))
-    repeats = [post(stack, event(entity_id), f"key-{entity_id}") for entity_id in entities]
+    repeats = [post(stack, producer_event(entity_id=entity_id), f"key-{entity_id}") for entity_id in entities]
     faults.clear()
 
     statuses = [status for _, run in runs for status in run.statuses]

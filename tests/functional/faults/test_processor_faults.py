@@ -21,22 +21,13 @@ import uuid
 
 import pytest
 
-from tests.conftest import Stack
+from tests.builders import DAY, event_at, message_id
 from tests.faults import (
     ALWAYS,
     Faults,
     kinds_for,
 )
-from tests.functional.processor.conftest import (
-    DAY,
-    event,
-    expected_hash,
-    ingest,
-    message_id,
-    process,
-    replay_messages,
-    version,
-)
+from tests.stacks import Stack, expected_hash, ingest, process, replay_messages, version
 
 # (service, operation, which of the operation's calls for the batch fails, what it does)
 PROCESSOR_CALLS = [
@@ -67,9 +58,9 @@ def stored_window(stack: Stack) -> tuple[str, list[str]]:
     ingest(
         stack,
         [
-            event(entity, 5, event_id="e0"),
-            event(entity, 10, event_id="e1", event_type="refund"),
-            event(entity, 10, event_id="e1", event_type="refund"),
+            event_at(entity, 5, event_id="e0"),
+            event_at(entity, 10, event_id="e1", event_type="refund"),
+            event_at(entity, 10, event_id="e1", event_type="refund"),
         ],
     )
     bodies = replay_messages(stack, entity, replay_id=f"r-{uuid.uuid4().hex[:12]}", include_duplicates=True)

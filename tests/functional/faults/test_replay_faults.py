@@ -33,7 +33,7 @@ from evreplay.local import moto_patches
 from evreplay.local.workflow import deploy_workflow
 from evreplay.replay import tasks as replay_tasks
 
-from tests.conftest import Stack
+from tests.builders import WINDOW, event
 from tests.faults import (
     APPLIED_THEN_INTERNAL,
     CLIENT_ATTEMPTS,
@@ -46,15 +46,19 @@ from tests.faults import (
     body_has,
     url_has,
 )
-from tests.functional.faults.conftest import (
+from tests.replay_reference import Occurrence, reference_replay
+from tests.stacks import (
     LONGEST_WAIT,
+    SqsCalls,
+    Stack,
+    Workflow,
+    configure,
     error_shape,
     occurrence_rows,
     raw_keys_of,
     retry_as_advised,
+    workflow_clients,
 )
-from tests.functional.replay.conftest import WINDOW, SqsCalls, Workflow, configure, event, workflow_clients
-from tests.replay_reference import Occurrence, reference_replay
 
 PARAMETERS = {"ReplayPageSize": 10, "ReplayPagesPerExecution": 1}
 LIMIT = 10
@@ -448,7 +452,8 @@ def test_resent_messages_and_the_unindexed_leftover_reach_the_aggregates_once(fl
     fed everything on the queue, counts each replayed event once and never the leftover."""
     from evreplay.local.runtime import invoke
 
-    from tests.functional.processor.conftest import PROCESSOR, aggregates, sqs_event
+    from tests.builders import sqs_event
+    from tests.stacks import PROCESSOR, aggregates
 
     entity, occurrences = stored(flow)
     # GIVEN one more event whose index write fails on every attempt: 503, a raw object left behind

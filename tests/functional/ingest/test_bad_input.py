@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.functional.ingest.conftest import DROP, event
+from tests.builders import DROP, producer_event
 
 
 def _future(hours: float) -> str:
@@ -20,38 +20,38 @@ CASES = [
     ("invalid-json", b'{"source": "ios_app",', "body"),
     ("empty-body", b"", "body"),
     ("nan-literal", b'{"source": NaN}', "body"),
-    ("array-body", [event()], "body"),
+    ("array-body", [producer_event()], "body"),
     ("string-body", '"just a string"', "body"),
     ("number-body", b"42", "body"),
     ("invalid-utf8", b'{"source": "\xff\xfe"}', "body"),
     *[
-        (f"missing-{name}", event(**{name: DROP}), name)
+        (f"missing-{name}", producer_event(**{name: DROP}), name)
         for name in ("source", "event_type", "entity_id", "event_time", "payload")
     ],
-    ("source-not-string", event(source=7), "source"),
-    ("event-type-null", event(event_type=None), "event_type"),
-    ("entity-id-number", event(entity_id=123), "entity_id"),
-    ("event-time-number", event(event_time=1735426799), "event_time"),
-    ("payload-array", event(payload=[1, 2]), "payload"),
-    ("payload-string", event(payload="{}"), "payload"),
-    ("event-id-number", event(event_id=5), "event_id"),
-    ("naive-event-time", event(event_time="2025-12-28T23:59:59.250"), "event_time"),
-    ("date-only", event(event_time="2025-12-28"), "event_time"),
-    ("malformed-event-time", event(event_time="yesterday at noon"), "event_time"),
-    ("impossible-date", event(event_time="2025-02-30T10:00:00Z"), "event_time"),
-    ("impossible-offset", event(event_time="2025-12-28T10:00:00+25:00"), "event_time"),
-    ("too-far-future", event(event_time=_future(25)), "event_time"),
-    ("entity-id-control-char", event(entity_id="user\u0000123"), "entity_id"),
-    ("entity-id-newline", event(entity_id="user\n123"), "entity_id"),
-    ("entity-id-too-long", event(entity_id="u" * 257), "entity_id"),
-    ("entity-id-empty", event(entity_id=""), "entity_id"),
-    ("source-space", event(source="ios app"), "source"),
-    ("source-slash", event(source="ios/app"), "source"),
-    ("event-type-unicode", event(event_type="purchasé"), "event_type"),
-    ("event-type-too-long", event(event_type="p" * 129), "event_type"),
-    ("event-id-slash", event(event_id="a/b"), "event_id"),
-    ("event-id-hash", event(event_id="a#b"), "event_id"),
-    ("unknown-field", event(amount=3), "amount"),
+    ("source-not-string", producer_event(source=7), "source"),
+    ("event-type-null", producer_event(event_type=None), "event_type"),
+    ("entity-id-number", producer_event(entity_id=123), "entity_id"),
+    ("event-time-number", producer_event(event_time=1735426799), "event_time"),
+    ("payload-array", producer_event(payload=[1, 2]), "payload"),
+    ("payload-string", producer_event(payload="{}"), "payload"),
+    ("event-id-number", producer_event(event_id=5), "event_id"),
+    ("naive-event-time", producer_event(event_time="2025-12-28T23:59:59.250"), "event_time"),
+    ("date-only", producer_event(event_time="2025-12-28"), "event_time"),
+    ("malformed-event-time", producer_event(event_time="yesterday at noon"), "event_time"),
+    ("impossible-date", producer_event(event_time="2025-02-30T10:00:00Z"), "event_time"),
+    ("impossible-offset", producer_event(event_time="2025-12-28T10:00:00+25:00"), "event_time"),
+    ("too-far-future", producer_event(event_time=_future(25)), "event_time"),
+    ("entity-id-control-char", producer_event(entity_id="user\u0000123"), "entity_id"),
+    ("entity-id-newline", producer_event(entity_id="user\n123"), "entity_id"),
+    ("entity-id-too-long", producer_event(entity_id="u" * 257), "entity_id"),
+    ("entity-id-empty", producer_event(entity_id=""), "entity_id"),
+    ("source-space", producer_event(source="ios app"), "source"),
+    ("source-slash", producer_event(source="ios/app"), "source"),
+    ("event-type-unicode", producer_event(event_type="purchasé"), "event_type"),
+    ("event-type-too-long", producer_event(event_type="p" * 129), "event_type"),
+    ("event-id-slash", producer_event(event_id="a/b"), "event_id"),
+    ("event-id-hash", producer_event(event_id="a#b"), "event_id"),
+    ("unknown-field", producer_event(amount=3), "amount"),
 ]
 
 
@@ -69,7 +69,7 @@ def test_bad_input_is_400_naming_the_field_and_stores_nothing(stack, post, body,
 
 
 def test_oversize_body_is_413(stack, post):
-    body = event(payload={"blob": "x" * (1024 * 1024)})
+    body = producer_event(payload={"blob": "x" * (1024 * 1024)})
 
     response = post(json.dumps(body))
 
@@ -86,7 +86,7 @@ def test_base64_encoded_body_is_accepted(stack):
     from evreplay.local.gateway import proxy_event
     from evreplay.local.runtime import invoke
 
-    raw = json.dumps(event()).encode()
+    raw = json.dumps(producer_event()).encode()
     request = proxy_event(
         "POST", "/events", "/events", base64.b64encode(raw).decode(), {"Content-Type": "application/json"}
     )
@@ -99,7 +99,7 @@ def test_base64_encoded_body_is_accepted(stack):
 
 
 def test_event_within_future_limit_is_accepted(stack, post):
-    response = post(event(event_time=_future(23)))
+    response = post(producer_event(event_time=_future(23)))
 
     assert response.status == 201
 

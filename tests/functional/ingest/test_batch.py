@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from tests.functional.ingest.conftest import DROP, event, index_rows
+from tests.builders import DROP, producer_event
+from tests.stacks import index_rows
 
 
 def test_mixed_batch_gives_one_result_per_item(stack, post):
     # GIVEN a batch with valid, invalid and duplicate items
     items = [
-        event(event_id="a"),
-        event(event_time="not a time"),
-        event(event_id="a"),
-        event(entity_id=DROP),
-        event(event_id="b", entity_id="user_9"),
+        producer_event(event_id="a"),
+        producer_event(event_time="not a time"),
+        producer_event(event_id="a"),
+        producer_event(entity_id=DROP),
+        producer_event(event_id="b", entity_id="user_9"),
         "not an object",
     ]
 
@@ -33,7 +34,7 @@ def test_mixed_batch_gives_one_result_per_item(stack, post):
 
 
 def test_batch_items_with_idempotency_keys_are_stored_once(stack, post):
-    items = [event(event_id=f"e{i}", idempotency_key=f"line-{i}") for i in range(5)]
+    items = [producer_event(event_id=f"e{i}", idempotency_key=f"line-{i}") for i in range(5)]
 
     first = post({"events": items}, path="/events/batch").json()["results"]
     again = post({"events": items}, path="/events/batch").json()["results"]
@@ -44,7 +45,7 @@ def test_batch_items_with_idempotency_keys_are_stored_once(stack, post):
 
 
 def test_batch_over_500_items_is_400(stack, post):
-    response = post({"events": [event()] * 501}, path="/events/batch")
+    response = post({"events": [producer_event()] * 501}, path="/events/batch")
 
     assert response.status == 400
     assert response.json()["error"]["field"] == "events"

@@ -22,8 +22,8 @@ from evreplay.http.plumbing import MAX_JSON_DEPTH
 from evreplay.local.gateway import GatewayResponse, proxy_event
 from evreplay.local.runtime import invoke
 
-from tests.conftest import Stack
-from tests.functional.ingest.conftest import event, index_rows, raw_object
+from tests.builders import producer_event
+from tests.stacks import Stack, index_rows, raw_object
 
 MIB = 1024 * 1024
 EVENT_PREFIX = "raw/source=ios_app/event_type=purchase/event_date=2025-12-28/entity="
@@ -45,8 +45,8 @@ def assert_rejected(stack: Stack, response: GatewayResponse, status: int, field:
 
 def sized_body(size: int) -> bytes:
     """A valid event whose JSON body is exactly `size` bytes."""
-    shell = json.dumps(event(payload={"blob": ""}), separators=(",", ":")).encode()
-    body = json.dumps(event(payload={"blob": "x" * (size - len(shell))}), separators=(",", ":")).encode()
+    shell = json.dumps(producer_event(payload={"blob": ""}), separators=(",", ":")).encode()
+    body = json.dumps(producer_event(payload={"blob": "x" * (size - len(shell))}), separators=(",", ":")).encode()
     assert len(body) == size
     return body
 
@@ -57,7 +57,7 @@ def nested(depth: int) -> str:
 
 
 def event_text(payload_json: str) -> str:
-    head = json.dumps(event(payload={}), separators=(",", ":"))[: -len('"payload":{}}')]
+    head = json.dumps(producer_event(payload={}), separators=(",", ":"))[: -len('"payload":{}}')]
     return f'{head}"payload":{payload_json}}}'
 
 
@@ -107,7 +107,7 @@ def test_payload_nested_to_the_limit_is_stored_and_reads_back(stack, post, idemp
     payload = {"x": json.loads(nested(MAX_JSON_DEPTH - 2))}
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
 
-    response = post(event(payload=payload), headers=headers)
+    response = post(producer_event(payload=payload), headers=headers)
 
     assert response.status == 201, response.body[:300]
     assert raw_object(stack, response.json()["s3_key"])["payload"] == payload
@@ -116,7 +116,7 @@ def test_payload_nested_to_the_limit_is_stored_and_reads_back(stack, post, idemp
 def test_nesting_inside_strings_does_not_count(stack, post):
     payload = {"text": "[" * 10_000 + "{" * 10_000, "escaped": '\\"[[[[' * 1000}
 
-    response = post(event(payload=payload))
+    response = post(producer_event(payload=payload))
 
     assert response.status == 201, response.body[:300]
     assert raw_object(stack, response.json()["s3_key"])["payload"] == payload
@@ -139,7 +139,7 @@ def test_deep_bodies_on_other_routes_are_400_naming_body(stack, post, path, body
 def test_payload_with_a_10000_element_array_is_stored_whole(stack, post):
     payload = {"items": list(range(10_000)), "objects": [{"i": i} for i in range(10_000)]}
 
-    response = post(event(payload=payload))
+    response = post(producer_event(payload=payload))
 
     assert response.status == 201
     assert raw_object(stack, response.json()["s3_key"])["payload"] == payload
@@ -169,7 +169,7 @@ INVALID_UTF8 = {
 
 @pytest.mark.parametrize("where", ["entity_id", "payload"])
 def test_invalid_utf8_in_the_body_is_400_naming_body(stack, post, where):
-    body = json.dumps(event(**{where: "__BAD__" if where == "entity_id" else {"v": "__BAD__"}})).encode()
+    body = json.dumps(producer_event(**{where: "__BAD__" if where == "entity_id" else {"v": "__BAD__"}})).encode()
     for name, bad in INVALID_UTF8.items():
         error = assert_rejected(stack, post(body.replace(b"__BAD__", b"a" + bad + b"b")), 400, "body")
 
@@ -204,13 +204,13 @@ def test_event_time_outside_what_utc_can_hold_is_400_naming_event_time(stack, po
         "\u0662\u0660\u0662\u0665-12-28T00:00:00Z",  # Arabic-Indic digits
         "2025-12-28T00:00:00\x00Z",
     ):
-        assert_rejected(stack, post(event(event_time=event_time)), 400, "event_time")
+        assert_rejected(stack, post(producer_event(event_time=event_time)), 400, "event_time")
 
 
 def test_event_time_before_year_1000_is_stored_fixed_width(stack, post):
     # strftime("%Y") wrote "99-..." for year 99: a stored time out of string order (and a 500
     # after the raw object was written).
-    response = post(event(event_time="0099-03-01T12:00:00+00:00"))
+    response = post(producer_event(event_time="0099-03-01T12:00:00+00:00"))
 
     assert response.status == 201, response.body
     assert response.json()["event_time"] == "0099-03-01T12:00:00.000000Z"
@@ -221,7 +221,7 @@ def test_bad_idempotency_key_header_is_400_naming_the_header(stack, post):
     # An empty header used to reach Powertools as "no key" (IdempotencyKeyError, 500); the others
     # were accepted although the body field of the same meaning refuses them.
     for key in ("", " ", "two words", "x" * 257, "caf\u00e9", "tab\tkey"):
-        assert_rejected(stack, post(event(), headers={"Idempotency-Key": key}), 400, "Idempotency-Key")
+        assert_rejected(stack, post(producer_event(), headers={"Idempotency-Key": key}), 400, "Idempotency-Key")
 
 
 # ---------------------------------------------------------------- entity ids and S3 keys
@@ -249,7 +249,7 @@ ACCEPTED_ENTITIES = {
 def stored_entities(stack, post) -> dict[str, dict[str, Any]]:
     answers = {}
     for name, entity_id in ACCEPTED_ENTITIES.items():
-        response = post(event(entity_id=entity_id))
+        response = post(producer_event(entity_id=entity_id))
         assert response.status == 201, (name, response.body)
         answers[name] = response.json()
     return answers
@@ -286,11 +286,13 @@ def test_hostile_entity_ids_are_indexed_and_listed_exactly(stack, stored_entitie
 
 def test_rejected_entity_ids_are_400_naming_entity_id(stack, post):
     for entity_id in ("user\x00", "\x00", "a\x1fb", "a\x7fb", "a\x85b", "u" * 257, "\U0001f600" * 257, ""):
-        assert_rejected(stack, post(event(entity_id=entity_id)), 400, "entity_id")
+        assert_rejected(stack, post(producer_event(entity_id=entity_id)), 400, "entity_id")
 
 
 def test_rejected_entity_id_in_a_batch_names_its_item_and_stores_only_the_valid_one(stack, post):
-    response = post({"events": [event(entity_id="a\x00b"), event(entity_id="../ok")]}, path="/events/batch")
+    response = post(
+        {"events": [producer_event(entity_id="a\x00b"), producer_event(entity_id="../ok")]}, path="/events/batch"
+    )
 
     assert response.status == 200
     rejected, accepted = response.json()["results"]
@@ -397,7 +399,7 @@ def test_hostile_replay_id_is_404_naming_replay_id(stack):
 
 def test_a_real_cursor_still_pages(stack, post):
     for second in range(3):
-        assert post(event(event_time=f"2025-12-28T10:00:0{second}Z")).status == 201
+        assert post(producer_event(event_time=f"2025-12-28T10:00:0{second}Z")).status == 201
     first = stack.gateway.request("GET", "/events", query={"entity_id": "user_123", "limit": "2"}).json()
 
     rest = stack.gateway.request(

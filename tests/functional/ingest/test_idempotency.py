@@ -8,14 +8,15 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from evreplay.store.dynamo import deserialize
 
-from tests.functional.ingest.conftest import event, index_rows
+from tests.builders import producer_event
+from tests.stacks import index_rows
 
 
 def test_retry_with_same_key_returns_first_response_and_stores_nothing(stack, post):
-    first = post(event(), headers={"Idempotency-Key": "req-1"})
+    first = post(producer_event(), headers={"Idempotency-Key": "req-1"})
     assert first.status == 201
 
-    again = post(event(), headers={"Idempotency-Key": "req-1"})
+    again = post(producer_event(), headers={"Idempotency-Key": "req-1"})
 
     assert again.status == first.status
     assert again.json() == first.json()
@@ -25,7 +26,7 @@ def test_retry_with_same_key_returns_first_response_and_stores_nothing(stack, po
 
 def test_retry_with_same_key_returns_the_first_response_byte_for_byte(stack, post):
     # GIVEN a keyed event whose answer has non-ASCII text and fields in the contract's order
-    body = event(entity_id="usér-ü", payload={"zeta": 1, "alpha": "ß"})
+    body = producer_event(entity_id="usér-ü", payload={"zeta": 1, "alpha": "ß"})
     first = post(body, headers={"Idempotency-Key": "req-bytes"})
     assert first.status == 201
     assert list(first.json()) == [
@@ -48,18 +49,18 @@ def test_retry_with_same_key_returns_the_first_response_byte_for_byte(stack, pos
 
 
 def test_key_in_body_and_header_are_the_same_key(stack, post):
-    first = post(event(idempotency_key="req-2"))
+    first = post(producer_event(idempotency_key="req-2"))
 
-    again = post(event(), headers={"Idempotency-Key": "req-2"})
+    again = post(producer_event(), headers={"Idempotency-Key": "req-2"})
 
     assert again.json() == first.json()
     assert len(stack.raw_keys()) == 1
 
 
 def test_same_key_different_body_is_422(stack, post):
-    post(event(), headers={"Idempotency-Key": "req-3"})
+    post(producer_event(), headers={"Idempotency-Key": "req-3"})
 
-    response = post(event(payload={"amount": 99}), headers={"Idempotency-Key": "req-3"})
+    response = post(producer_event(payload={"amount": 99}), headers={"Idempotency-Key": "req-3"})
 
     assert response.status == 422
     assert response.json()["error"]["code"] == "IdempotencyKeyReused"
@@ -82,11 +83,11 @@ def test_same_key_while_first_in_flight_is_409(stack, post):
     ingest_handler.ingestor._raw.put_new = slow_put  # type: ignore[method-assign]
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
-            first = pool.submit(post, event(), {"Idempotency-Key": "req-4"})
+            first = pool.submit(post, producer_event(), {"Idempotency-Key": "req-4"})
             assert entered.wait(10)
             # WHEN the same key arrives while the first is in flight
             ingest_handler.ingestor._raw.put_new = original_put  # type: ignore[method-assign]
-            second = post(event(), headers={"Idempotency-Key": "req-4"})
+            second = post(producer_event(), headers={"Idempotency-Key": "req-4"})
             release.set()
             first_response = first.result(10)
     finally:
@@ -101,7 +102,7 @@ def test_same_key_while_first_in_flight_is_409(stack, post):
 
 
 def test_key_mismatch_between_header_and_body_is_400(stack, post):
-    response = post(event(idempotency_key="a"), headers={"Idempotency-Key": "b"})
+    response = post(producer_event(idempotency_key="a"), headers={"Idempotency-Key": "b"})
 
     assert response.status == 400
     assert response.json()["error"]["field"] == "idempotency_key"
@@ -115,7 +116,7 @@ def test_fifty_concurrent_posts_with_one_key_store_exactly_once(stack, post):
 
     def send(_: int):
         barrier.wait(10)
-        return post(event(), headers={"Idempotency-Key": "storm"})
+        return post(producer_event(), headers={"Idempotency-Key": "storm"})
 
     with ThreadPoolExecutor(max_workers=50) as pool:
         responses = list(pool.map(send, range(50)))

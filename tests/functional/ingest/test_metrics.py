@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.functional.ingest.conftest import DROP, event
+from tests.builders import DROP, producer_event
 
 STREAM = [["service"], ["service", "source", "event_type"]]
 REASON = [["service"], ["service", "reason"]]
@@ -28,11 +28,11 @@ def test_a_batch_emits_each_stream_under_the_total_and_its_own_dimensions(
 ) -> None:
     # GIVEN a batch mixing two streams, a duplicate and two rejects
     batch = [
-        event(event_id="a"),
-        event(event_id="a"),
-        event(source="web", event_type="view", event_id="b"),
-        event(event_time="yesterday"),
-        event(colour="red"),
+        producer_event(event_id="a"),
+        producer_event(event_id="a"),
+        producer_event(source="web", event_type="view", event_id="b"),
+        producer_event(event_time="yesterday"),
+        producer_event(colour="red"),
     ]
 
     response = post({"events": batch}, path="/events/batch")
@@ -54,7 +54,11 @@ def test_a_batch_emits_each_stream_under_the_total_and_its_own_dimensions(
 
 @pytest.mark.parametrize(
     ("body", "reason"),
-    [(event(source=DROP), "source"), (event(payload=[1]), "payload"), ("x" * (2 * 1024 * 1024), "body_too_large")],
+    [
+        (producer_event(source=DROP), "source"),
+        (producer_event(payload=[1]), "payload"),
+        ("x" * (2 * 1024 * 1024), "body_too_large"),
+    ],
     ids=["missing source", "payload not an object", "body too large"],
 )
 def test_a_rejected_event_counts_its_reason(post, capsys: pytest.CaptureFixture[str], body: Any, reason: str) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from evreplay.core.event_ids import derive_event_id, payload_sha256
 
-from tests.functional.ingest.conftest import event, index_rows, raw_object
+from tests.builders import producer_event
+from tests.stacks import index_rows, raw_object
 
 
 def test_post_event_stores_raw_object_and_index_row(stack, post):
     # WHEN a producer posts a valid event
-    response = post(event())
+    response = post(producer_event())
 
     # THEN it is accepted with the contract's body
     assert response.status == 201
@@ -50,7 +51,7 @@ def test_post_event_stores_raw_object_and_index_row(stack, post):
 
 
 def test_producer_event_id_is_kept(stack, post):
-    response = post(event(event_id="order-42:v1"))
+    response = post(producer_event(event_id="order-42:v1"))
 
     assert response.status == 201
     assert response.json()["event_id"] == "order-42:v1"
@@ -60,11 +61,11 @@ def test_producer_event_id_is_kept(stack, post):
 
 def test_second_arrival_is_duplicate_with_its_own_object_and_row(stack, post):
     # GIVEN an event already stored
-    first = post(event()).json()
+    first = post(producer_event()).json()
     (first_row,) = index_rows(stack)
 
     # WHEN the same event arrives again (no idempotency key: a real second arrival)
-    second = post(event())
+    second = post(producer_event())
 
     # THEN it is stored and indexed as its own DUPLICATE occurrence
     assert second.status == 201
@@ -80,15 +81,15 @@ def test_second_arrival_is_duplicate_with_its_own_object_and_row(stack, post):
 
 
 def test_same_event_id_for_another_entity_is_not_a_duplicate(stack, post):
-    post(event(event_id="shared-id"))
+    post(producer_event(event_id="shared-id"))
 
-    response = post(event(event_id="shared-id", entity_id="user_999"))
+    response = post(producer_event(event_id="shared-id", entity_id="user_999"))
 
     assert response.json()["status"] == "ACCEPTED"
 
 
 def test_entity_id_with_path_characters_stays_inside_its_prefix(stack, post):
-    response = post(event(entity_id="../../etc/passwd %2F ~ \u202e"))
+    response = post(producer_event(entity_id="../../etc/passwd %2F ~ \u202e"))
 
     assert response.status == 201
     key = response.json()["s3_key"]

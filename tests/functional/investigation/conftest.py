@@ -19,22 +19,14 @@ Day D = 2025-06-01 (UTC), source "shop", event_type "purchase" unless said other
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from evreplay.local.gateway import GatewayResponse
 
-from tests.conftest import Stack
-from tests.functional.processor.conftest import process, replay_messages
+from tests.stacks import Stack, process, replay_messages
 
-D = "2025-06-01"
-D_BEFORE = "2025-05-31"
-D_AFTER = "2025-06-02"
-D2 = "2025-06-03"
 _D = datetime(2025, 6, 1, tzinfo=UTC)
 _D2 = datetime(2025, 6, 3, tzinfo=UTC)
 
@@ -162,65 +154,3 @@ def build_dataset(stack: Stack, ingest_clock: FixedClock) -> DataSet:
     replay("R-B", include_duplicates=True)
     replay("R-C", start_hour=12)
     return DataSet(stack, stored)
-
-
-# ---------------------------------------------------------------- request accounting
-@dataclass
-class Request:
-    operation: str
-    params: dict[str, Any]
-    items_read: int = 0  # ScannedCount: items DynamoDB read, before any filter
-
-
-@contextmanager
-def dynamodb_requests(*clients: Any) -> Iterator[list[Request]]:
-    """Every DynamoDB request the given clients send inside the block, with the items it read."""
-    requests: list[Request] = []
-
-    def parameters(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        context["investigation_test_params"] = dict(params)  # the API parameters, before serialization
-
-    def before(model: Any, context: dict[str, Any], **_: Any) -> None:
-        # The request context travels from parameter building to after-call: requests sent from
-        # several threads (the gaps skip-scan's segments) still get their own counts.
-        request = Request(model.name, context.get("investigation_test_params", {}))
-        context["investigation_test_request"] = request
-        requests.append(request)
-
-    def after(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        request = context["investigation_test_request"]
-        request.items_read = int(parsed.get("ScannedCount", len(parsed.get("Items", []))))
-
-    handlers: list[tuple[str, Callable[..., None]]] = [
-        ("before-parameter-build.dynamodb.*", parameters),
-        ("before-call.dynamodb.*", before),
-        ("after-call.dynamodb.*", after),
-    ]
-    unique = list({id(client): client for client in clients}.values())  # functions may share one client
-    for client in unique:
-        for name, handler in handlers:
-            client.meta.events.register(name, handler)
-    try:
-        yield requests
-    finally:
-        for client in unique:
-            for name, handler in handlers:
-                client.meta.events.unregister(name, handler)
-
-
-def get(stack: Stack, path: str, **query: str) -> tuple[GatewayResponse, list[Request]]:
-    """GET one route through the local API Gateway, recording the DynamoDB requests its function
-    sends (on the function's own client from `evreplay.core.clients`)."""
-    from evreplay.handlers import aggregates_api, investigation_api
-
-    with dynamodb_requests(investigation_api.dynamodb, aggregates_api.dynamodb) as requests:
-        response = stack.gateway.request("GET", path, query=dict(query))
-    return response, requests
-
-
-def partitions(requests: list[Request]) -> set[tuple[str, str]]:
-    """(index or "table", partition key value) of every request: which partitions a call read."""
-    return {
-        (request.params.get("IndexName", "table"), request.params["ExpressionAttributeValues"][":pk"]["S"])
-        for request in requests
-    }

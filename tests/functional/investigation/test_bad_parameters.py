@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.functional.investigation.conftest import get
+from tests.stacks import get
 
 LAG = {"source": "shop", "event_type": "purchase", "day": "2025-06-01"}
 VOLUME = {"source": "shop", "event_type": "purchase", "start_day": "2025-06-01", "end_day": "2025-06-02"}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.functional.investigation.conftest import D2, get
+from tests.builders import D2
+from tests.stacks import get
 
 
 def diff(dataset, base: str, other: str):

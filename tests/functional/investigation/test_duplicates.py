@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.functional.investigation.conftest import D_AFTER, D, get, partitions
+from tests.builders import D_AFTER, D
+from tests.stacks import get, partitions
 
 
 def test_duplicate_storm_from_one_entity_tops_the_day_and_source_and_day_narrow_it(dataset):

@@ -3,7 +3,8 @@ the non-empty buckets, not with the events."""
 
 from __future__ import annotations
 
-from tests.functional.investigation.conftest import D_AFTER, D_BEFORE, D, get, partitions
+from tests.builders import D_AFTER, D_BEFORE, D
+from tests.stacks import get, partitions
 
 
 def gaps(dataset, **query: str):

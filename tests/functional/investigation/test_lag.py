@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from tests.functional.investigation.conftest import D_BEFORE, D, get, partitions
+from tests.builders import D_BEFORE, D
+from tests.stacks import get, partitions
 
 HOUR_MS = 3_600_000
 

@@ -3,7 +3,8 @@ and far-below-normal buckets flagged."""
 
 from __future__ import annotations
 
-from tests.functional.investigation.conftest import D_AFTER, D_BEFORE, D, get, partitions
+from tests.builders import D_AFTER, D_BEFORE, D
+from tests.stacks import get, partitions
 
 # Day D's purchases per hour (first arrivals only): user_a, user_c and user_d each send one an hour,
 # nobody sends at 05:00, user_c and user_d skip 14:00, the late batch adds 4 at 10:00 and the

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from evreplay.local import persistence
 
-from tests.conftest import Stack, deployed_stack
-from tests.functional.reconcile.conftest import event, index_items, post
+from tests.builders import event
+from tests.stacks import Stack, deployed_stack, index_items, post
 
 
 def test_flushed_objects_and_tables_load_into_a_fresh_stack(tmp_path: Path) -> None:

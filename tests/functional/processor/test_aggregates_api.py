@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.functional.processor.conftest import DAY, aggregates, event, ingest, process, replay_messages
+from tests.builders import DAY, event_at
+from tests.stacks import aggregates, ingest, process, replay_messages
 
 
 @pytest.fixture
 def three_versions(stack):
-    ingest(stack, [event("pia", 1), event("pia", 2, "view")])
+    ingest(stack, [event_at("pia", 1), event_at("pia", 2, "view")])
     for replay_id in ("r-a", "r-b", "r-c"):
         assert process(stack, replay_messages(stack, "pia", replay_id=replay_id)) == []
 
@@ -48,7 +49,7 @@ def test_every_version_carries_the_contract_fields(stack, three_versions):
 
 
 def test_without_day_lists_every_day_and_an_unknown_entity_lists_nothing(stack):
-    ingest(stack, [event("quin", 1), {**event("quin", 2), "event_time": "2025-06-02T08:00:00Z"}])
+    ingest(stack, [event_at("quin", 1), {**event_at("quin", 2), "event_time": "2025-06-02T08:00:00Z"}])
     assert process(stack, replay_messages(stack, "quin", "r-x", end="2025-06-03T00:00:00.000000Z")) == []
 
     assert [(item["day"], item["replay_id"]) for item in aggregates(stack, "quin", day=None)] == [

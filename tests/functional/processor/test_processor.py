@@ -9,24 +9,13 @@ import random
 from evreplay.core.event_ids import payload_sha256
 from evreplay.processor.store import AggregateStore
 
-from tests.functional.processor.conftest import (
-    DAY,
-    aggregate_items,
-    emf,
-    event,
-    expected_hash,
-    ingest,
-    message_id,
-    process,
-    replay_id_of,
-    replay_messages,
-    version,
-)
+from tests.builders import DAY, emf, event_at, message_id, replay_id_of
+from tests.stacks import aggregate_items, expected_hash, ingest, process, replay_messages, version
 
 
 def test_message_is_folded_into_its_replay_version(stack):
     # GIVEN one stored event and its replay message
-    ingest(stack, [event("alice", 5, payload={"amount": 3})])
+    ingest(stack, [event_at("alice", 5, payload={"amount": 3})])
     bodies = replay_messages(stack, "alice", replay_id="r-one")
 
     # WHEN the processor gets it
@@ -61,7 +50,7 @@ def test_message_is_folded_into_its_replay_version(stack):
 
 def test_counts_per_event_type_and_time_bounds_over_many_events(stack):
     types = ["view"] * 7 + ["purchase"] * 3 + ["refund"]
-    ingest(stack, [event("bob", 10 * i + 1, event_type) for i, event_type in enumerate(types)])
+    ingest(stack, [event_at("bob", 10 * i + 1, event_type) for i, event_type in enumerate(types)])
     bodies = replay_messages(stack, "bob")
     random.Random(4).shuffle(bodies)  # arrival order at the processor does not matter
 
@@ -77,7 +66,7 @@ def test_counts_per_event_type_and_time_bounds_over_many_events(stack):
 
 def test_replay_split_across_many_batches_matches_computing_it_in_one_go(stack):
     # GIVEN 47 events and two replays of them
-    ingest(stack, [event("carol", i, random.Random(i).choice(["a", "b", "c"])) for i in range(47)])
+    ingest(stack, [event_at("carol", i, random.Random(i).choice(["a", "b", "c"])) for i in range(47)])
     split = replay_messages(stack, "carol", replay_id="r-split")
     whole = replay_messages(stack, "carol", replay_id="r-whole")
 
@@ -100,7 +89,7 @@ def test_replay_split_across_many_batches_matches_computing_it_in_one_go(stack):
 
 
 def test_same_message_processed_twice_changes_nothing(stack):
-    ingest(stack, [event("dave", i) for i in range(3)])
+    ingest(stack, [event_at("dave", i) for i in range(3)])
     bodies = replay_messages(stack, "dave")
     assert process(stack, bodies) == []
     before = aggregate_items(stack)
@@ -116,7 +105,7 @@ def test_same_message_processed_twice_changes_nothing(stack):
 
 def test_whole_batch_retried_after_partial_failure_leaves_the_aggregate_unchanged(stack):
     # GIVEN a batch of 10 where one message points at a missing object
-    ingest(stack, [event("erin", i) for i in range(9)])
+    ingest(stack, [event_at("erin", i) for i in range(9)])
     bodies = replay_messages(stack, "erin")
     broken = json.loads(bodies[4])
     broken.update(seq=10, s3_key="raw/missing/object.json")
@@ -136,7 +125,7 @@ def test_whole_batch_retried_after_partial_failure_leaves_the_aggregate_unchange
 
 def test_bad_messages_are_reported_counted_and_logged_while_the_rest_succeeds(stack, capsys, caplog):
     # GIVEN a batch mixing good messages with every kind of bad one
-    ingest(stack, [event("fay", i) for i in range(3)])
+    ingest(stack, [event_at("fay", i) for i in range(3)])
     good = replay_messages(stack, "fay", replay_id="r-fay")
     missing = {**json.loads(good[0]), "seq": 4, "s3_key": "raw/source=test/gone.json"}
     mismatched = {**json.loads(good[1]), "seq": 5, "event_id": "not-the-stored-one"}
@@ -178,7 +167,7 @@ def test_bad_messages_are_reported_counted_and_logged_while_the_rest_succeeds(st
 def test_folded_messages_are_logged_with_replay_id_and_event_id(stack, caplog):
     from evreplay.core.observability import logger
 
-    ingest(stack, [event("gus", 1)])
+    ingest(stack, [event_at("gus", 1)])
     bodies = replay_messages(stack, "gus", replay_id="r-gus")
     previous = logger.log_level
     logger.setLevel("INFO")
@@ -203,8 +192,8 @@ def test_a_batch_where_every_message_fails_is_still_a_partial_response(stack):
 
 def test_with_duplicates_input_count_counts_occurrences_and_daily_count_counts_events(stack):
     # GIVEN 4 events, one of which arrived 3 times (the same event_id and payload)
-    ingest(stack, [event("hal", 1), event("hal", 2, "view"), event("hal", 3), event("hal", 4)])
-    ingest(stack, [event("hal", 2, "view"), event("hal", 2, "view")])
+    ingest(stack, [event_at("hal", 1), event_at("hal", 2, "view"), event_at("hal", 3), event_at("hal", 4)])
+    ingest(stack, [event_at("hal", 2, "view"), event_at("hal", 2, "view")])
     with_duplicates = replay_messages(stack, "hal", replay_id="r-all", include_duplicates=True)
     deduplicated = replay_messages(stack, "hal", replay_id="r-dedup")
     assert len(with_duplicates) == 6 and len(deduplicated) == 4
@@ -235,8 +224,8 @@ def test_events_of_two_utc_days_fold_into_two_versions(stack):
     ingest(
         stack,
         [
-            {**event("ivy", 0), "event_time": f"{DAY}T23:30:00+01:00"},
-            {**event("ivy", 1), "event_time": "2025-06-02T00:15:00Z"},
+            {**event_at("ivy", 0), "event_time": f"{DAY}T23:30:00+01:00"},
+            {**event_at("ivy", 1), "event_time": "2025-06-02T00:15:00Z"},
         ],
     )
     bodies = replay_messages(stack, "ivy", replay_id="r-days", end="2025-06-03T00:00:00.000000Z")

@@ -10,18 +10,11 @@ import time
 
 import pytest
 from evreplay.local import queue_driver as driver_module
-from evreplay.local.queue_driver import QueueDriver
+from evreplay.local.queue_driver import DrainStats, QueueDriver
+from evreplay.local.runtime import function_lock
 
-from tests.functional.processor.conftest import (
-    emf,
-    event,
-    expected_hash,
-    ingest,
-    replay_id_of,
-    replay_messages,
-    send,
-    version,
-)
+from tests.builders import emf, event_at, replay_id_of
+from tests.stacks import PROCESSOR, aggregates, expected_hash, ingest, replay_messages, send, version
 
 
 def queue_counts(stack, logical_id: str) -> tuple[int, int]:
@@ -44,7 +37,7 @@ def dlq_messages(stack) -> list[dict]:
 
 def test_replay_on_the_queue_is_drained_in_template_sized_batches(stack, driver):
     # GIVEN a replay of 23 events on the replay queue
-    ingest(stack, [event("kim", i) for i in range(23)])
+    ingest(stack, [event_at("kim", i) for i in range(23)])
     bodies = replay_messages(stack, "kim")
     send(stack, bodies)
 
@@ -62,7 +55,7 @@ def test_replay_on_the_queue_is_drained_in_template_sized_batches(stack, driver)
 
 def test_poison_messages_end_in_the_dlq_after_max_receives_and_nothing_else_is_lost(stack, driver, capsys):
     # GIVEN good messages mixed with a missing-object message and a body that is no replay message
-    ingest(stack, [event("lou", i) for i in range(12)])
+    ingest(stack, [event_at("lou", i) for i in range(12)])
     bodies = replay_messages(stack, "lou")
     missing = {**json.loads(bodies[0]), "seq": 13, "s3_key": "raw/source=test/vanished.json"}
     send(stack, [*bodies[:6], json.dumps(missing), "garbage", *bodies[6:]])
@@ -145,7 +138,7 @@ def test_whole_batch_fails_when_lambda_would_fail_it(stack, driver, monkeypatch,
 
 
 def test_run_loop_processes_messages_until_stopped(stack, driver):
-    ingest(stack, [event("max", i) for i in range(4)])
+    ingest(stack, [event_at("max", i) for i in range(4)])
     bodies = replay_messages(stack, "max")
     loop: QueueDriver = driver()
     stop = threading.Event()
@@ -163,3 +156,29 @@ def test_run_loop_processes_messages_until_stopped(stack, driver):
     assert not thread.is_alive()
     assert loop.totals.succeeded == 4
     assert version(stack, "max", replay_id_of(bodies))["input_count"] == 4
+
+
+def test_driver_runs_the_function_only_while_it_holds_the_functions_lock(stack, driver):
+    # GIVEN a replay on the queue, and the processor's lock held elsewhere (an invocation running
+    # on another thread, as the API server or moto's invokes hold it)
+    ingest(stack, [event_at("ned", i) for i in range(3)])
+    bodies = replay_messages(stack, "ned")
+    send(stack, bodies)
+    lock = function_lock(PROCESSOR)
+    poller: QueueDriver = driver()
+    polled: list[DrainStats] = []
+    worker = threading.Thread(target=lambda: polled.append(poller.poll_once()), daemon=True)
+
+    with lock:
+        worker.start()
+        # WHEN the driver has received the batch: it waits for the lock, the function not run yet
+        deadline = time.monotonic() + 10
+        while not lock._waiting and worker.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(lock._waiting) == 1, "the driver did not wait for the function's lock"
+        assert aggregates(stack, "ned") == []
+
+    # THEN once the lock is free it runs the batch
+    worker.join(10)
+    assert polled and (polled[0].received, polled[0].succeeded) == (3, 3)
+    assert version(stack, "ned", replay_id_of(bodies))["input_count"] == 3

@@ -3,15 +3,8 @@ a changed input shows up as a changed count and hash (docs/design.md §5)."""
 
 from __future__ import annotations
 
-from tests.functional.processor.conftest import (
-    DAY,
-    aggregates,
-    event,
-    expected_hash,
-    ingest,
-    process,
-    replay_messages,
-)
+from tests.builders import DAY, event_at
+from tests.stacks import aggregates, expected_hash, ingest, process, replay_messages
 
 COMPARED = (
     "daily_event_count",
@@ -29,7 +22,7 @@ def numbers(version: dict) -> dict:
 
 def test_two_replays_of_a_window_agree_and_a_later_arrival_makes_a_third_differ(stack):
     # GIVEN a day of events for one entity
-    ingest(stack, [event("nia", i, "view" if i % 3 else "purchase") for i in range(0, 300, 17)])
+    ingest(stack, [event_at("nia", i, "view" if i % 3 else "purchase") for i in range(0, 300, 17)])
 
     # WHEN the same window is replayed twice
     assert process(stack, replay_messages(stack, "nia", replay_id="r-1")) == []
@@ -42,7 +35,7 @@ def test_two_replays_of_a_window_agree_and_a_later_arrival_makes_a_third_differ(
     assert first["inputs_hash"] == expected_hash(stack, "nia")
 
     # WHEN a late event arrives in the window and the window is replayed again
-    ingest(stack, [event("nia", 301, "view", payload={"late": True})])
+    ingest(stack, [event_at("nia", 301, "view", payload={"late": True})])
     assert process(stack, replay_messages(stack, "nia", replay_id="r-3")) == []
 
     # THEN the new version differs in count and hash, and the earlier versions are untouched
@@ -58,10 +51,10 @@ def test_two_replays_of_a_window_agree_and_a_later_arrival_makes_a_third_differ(
 
 
 def test_a_changed_payload_under_the_same_event_id_changes_the_hash_not_the_counts(stack):
-    ingest(stack, [event("oli", 1, event_id="order-1", payload={"amount": 10})])
+    ingest(stack, [event_at("oli", 1, event_id="order-1", payload={"amount": 10})])
     assert process(stack, replay_messages(stack, "oli", replay_id="r-before")) == []
     # A corrected arrival of the same event_id, replayed with every occurrence...
-    ingest(stack, [event("oli", 1, event_id="order-1", payload={"amount": 12})])
+    ingest(stack, [event_at("oli", 1, event_id="order-1", payload={"amount": 12})])
     assert process(stack, replay_messages(stack, "oli", replay_id="r-after", include_duplicates=True)) == []
 
     versions = {item["replay_id"]: item for item in aggregates(stack, "oli")}

@@ -18,18 +18,9 @@ from evreplay.store.index import (
     stream_partitions,
 )
 
-from tests.conftest import Stack
+from tests.builders import RECONCILE_DAY, event
 from tests.faults import Faults
-from tests.functional.reconcile.conftest import (
-    DAY,
-    Reconcile,
-    empty_index,
-    event,
-    index_items,
-    post,
-    post_unindexed,
-    rows,
-)
+from tests.stacks import Reconcile, Stack, empty_index, index_items, post, post_unindexed, rows
 
 NOTHING_TO_DO = {"missing_rows": 0, "stale_rows": 0, "indexed": 0, "backfilled": 0, "statuses_fixed": 0}
 
@@ -140,7 +131,7 @@ def test_repair_backfills_index_keys_missing_from_rows_written_before_the_indexe
         TableName=stack.index_table,
         IndexName="LagByTypeDay",
         KeyConditionExpression="lag_pk = :p",
-        ExpressionAttributeValues={":p": {"S": f"ios_app#purchase#{DAY}"}},
+        ExpressionAttributeValues={":p": {"S": f"ios_app#purchase#{RECONCILE_DAY}"}},
     )
     assert lag["Count"] == 4 and all(LAG_PK in row for row in before.values())
     assert _counts(reconcile(repair=True), *NOTHING_TO_DO) == NOTHING_TO_DO
@@ -169,7 +160,9 @@ def test_repair_backfills_the_stream_index_keys_of_rows_stored_before_the_stream
                 KeyConditionExpression=f"{STREAM_PK} = :p",
                 ExpressionAttributeValues={":p": {"S": partition}},
             )["Count"]
-            for partition in stream_partitions("ios_app", f"{DAY}T00:00:00.000000Z", f"{DAY}T23:59:59.999999Z")
+            for partition in stream_partitions(
+                "ios_app", f"{RECONCILE_DAY}T00:00:00.000000Z", f"{RECONCILE_DAY}T23:59:59.999999Z"
+            )
         )
 
     assert stream_rows() == 0

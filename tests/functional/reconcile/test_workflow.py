@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Stack
+from tests.builders import event
 from tests.faults import ALWAYS, INTERNAL, Faults
-from tests.functional.reconcile.conftest import empty_index, event, post, post_unindexed, rows
-from tests.functional.replay.conftest import Workflow
+from tests.stacks import Stack, Workflow, empty_index, post, post_unindexed, rows
 
 FINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 

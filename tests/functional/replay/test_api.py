@@ -10,7 +10,8 @@ import pytest
 from evreplay.core import clients
 from evreplay.local.gateway import LOCAL_IDENTITY
 
-from tests.functional.replay.conftest import WINDOW, Workflow, event
+from tests.builders import WINDOW, event
+from tests.stacks import Workflow
 
 REQUEST = {"entity_id": "u1", **WINDOW}
 

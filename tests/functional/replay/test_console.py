@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tests.functional.replay.conftest import WINDOW, event
+from tests.builders import WINDOW, event
 
 GOOD = {"entity_id": "u1", **WINDOW}
 

@@ -9,7 +9,7 @@ from itertools import pairwise
 
 from evreplay.replay.workflow import continuation_name
 
-from tests.functional.replay.conftest import WINDOW, event
+from tests.builders import WINDOW, event
 from tests.replay_reference import Occurrence, reference_replay
 
 

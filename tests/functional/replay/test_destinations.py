@@ -11,9 +11,11 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
+from evreplay.local.template import ACCOUNT_ID as ACCOUNT
 
+from tests.builders import WINDOW, event
 from tests.faults import FailEntries, FailPutEvents
-from tests.functional.replay.conftest import ACCOUNT, WINDOW, Destinations, deploy, event
+from tests.stacks import Destinations, deploy
 
 POINTER_FIELDS = ["replay_id", "seq", "event_id", "entity_id", "event_time", "s3_bucket", "s3_key"]
 

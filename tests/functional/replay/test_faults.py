@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tests.builders import WINDOW, event
 from tests.faults import CLIENT_ATTEMPTS, THROTTLED, FailEntries, Faults
-from tests.functional.replay.conftest import WINDOW, Workflow, event
 from tests.replay_reference import Occurrence, reference_replay
+from tests.stacks import Workflow
 
 
 def stored_events(flow: Workflow, count: int) -> list[Occurrence]:

@@ -10,8 +10,9 @@ from typing import Any
 
 from evreplay.core.event_ids import payload_sha256
 
-from tests.functional.replay.conftest import WINDOW, Replay, Workflow, event
+from tests.builders import WINDOW, event
 from tests.replay_reference import Occurrence, reference_replay
+from tests.stacks import Replay, Workflow
 
 DAY = datetime(2025, 12, 28, tzinfo=UTC)
 OFFSETS = [timedelta(0), timedelta(hours=1), timedelta(hours=-5), timedelta(hours=5, minutes=30)]

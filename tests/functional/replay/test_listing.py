@@ -18,7 +18,8 @@ from evreplay.replay.outcomes import record_status_change
 from evreplay.replay.tasks import state_store
 from evreplay.replay.workflow import continuation_name
 
-from tests.functional.replay.conftest import WINDOW, Workflow, event
+from tests.builders import WINDOW, event
+from tests.stacks import Workflow
 
 REQUEST = {"entity_id": "u1", **WINDOW}
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.functional.replay.conftest import WINDOW, Workflow, deploy, event
+from tests.builders import WINDOW, event
+from tests.stacks import Workflow, deploy
 
 
 def busiest_window(received: list[dict[str, Any]], seconds: float = 10.0) -> int:

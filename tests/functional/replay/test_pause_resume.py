@@ -8,8 +8,9 @@ import time
 from collections import Counter
 from typing import Any
 
+from tests.builders import WINDOW, event
 from tests.faults import FailEntries
-from tests.functional.replay.conftest import WINDOW, Workflow, event
+from tests.stacks import Workflow
 
 
 def api(flow: Workflow, method: str, path: str, body: Any = None) -> Any:

@@ -26,8 +26,8 @@ from evreplay.store.dynamo import deserialize
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from tests.functional.replay.conftest import Workflow
 from tests.replay_reference import Occurrence, reference_replay
+from tests.stacks import Workflow
 
 DAY = datetime(2025, 12, 28, tzinfo=UTC)
 MIDNIGHTS = [DAY, DAY + timedelta(days=1)]

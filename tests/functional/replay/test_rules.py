@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.functional.replay.conftest import WINDOW, Workflow, event
+from tests.builders import WINDOW, event
 from tests.replay_reference import Occurrence, reference_replay
+from tests.stacks import Workflow
 
 MESSAGE_FIELDS = ["replay_id", "seq", "event_id", "entity_id", "event_time", "s3_bucket", "s3_key"]
 

@@ -26,10 +26,10 @@ from evreplay.replay import fanout as replay_fanout
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from tests.functional.replay.conftest import Workflow
 from tests.functional.replay.test_properties import EVENT_IDS, MIDNIGHTS, OFFSETS, instants, rfc3339
 from tests.functional.replay.test_scopes import BODY_FIELDS, per_entity
 from tests.replay_reference import Occurrence, reference_scope_replay
+from tests.stacks import Workflow
 
 ENTITIES = "abcde"
 TYPES = ["buy", "view", "refund"]

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from evreplay.core import clients
 
-from tests.functional.replay.conftest import WINDOW, Workflow, event
+from tests.builders import WINDOW, event
 from tests.replay_reference import Occurrence, ScopeReplay, reference_scope_replay
+from tests.stacks import Workflow
 
 BODY_FIELDS = ("event_id", "entity_id", "event_time", "s3_bucket", "s3_key")
 

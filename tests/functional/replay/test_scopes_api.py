@@ -14,7 +14,8 @@ import pytest
 from evreplay.core import clients
 from evreplay.replay.fanout import STEPS_ROWS
 
-from tests.functional.replay.conftest import WINDOW, Workflow, event
+from tests.builders import WINDOW, event
+from tests.stacks import Workflow
 
 
 def api(flow: Workflow, method: str, path: str, body: Any = None, **query: str) -> Any:

@@ -12,8 +12,10 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry, Resource
 
 from evreplay.core.errors import InvalidRequest
+from evreplay.core.times import InvalidTimestamp, parse_rfc3339
 
 EVENT = "event"
 EVENT_BATCH = "event_batch"
@@ -28,6 +30,12 @@ DUPLICATES_QUERY = "duplicates_query"
 EVENTS_QUERY = "events_query"
 REPLAYS_QUERY = "replays_query"
 RECONCILE_REQUEST = "reconcile_request"
+# Response schemas (`<name>.response.schema.json`): what the API answers; the OpenAPI document and the
+# tests read them, the code does not validate its own answers at run time.
+REPLAY_RESPONSE = "replay.response"
+RECONCILE_RESPONSE = "reconcile.response"
+ERROR_RESPONSE = "error.response"
+_RESPONSE_SUFFIX = ".response.schema.json"
 
 
 @cache
@@ -38,9 +46,41 @@ def load(name: str) -> dict[str, Any]:
     return schema
 
 
-# The one format checked by the schemas themselves ("date": jsonschema's check needs no extra
-# package). date-time stays an annotation: times are parsed, with their own messages, by evreplay.core.times.
+def response_names() -> list[str]:
+    """Every response schema's name (`replay.response`, ...), sorted."""
+    files = (entry.name for entry in resources.files(__name__).iterdir())
+    return sorted(name.removesuffix(".schema.json") for name in files if name.endswith(_RESPONSE_SUFFIX))
+
+
+@cache
+def registry() -> Registry[Any]:
+    """Every schema file by its `$id`, so a file's `$ref` to another file (by name) resolves."""
+    files = sorted(entry.name for entry in resources.files(__name__).iterdir() if entry.name.endswith(".schema.json"))
+    loaded = [load(name.removesuffix(".schema.json")) for name in files]
+    return Registry().with_resources((schema["$id"], Resource.from_contents(schema)) for schema in loaded)
+
+
+@cache
+def response_validator(name: str) -> Draft202012Validator:
+    """A validator for one response schema, its references to other files resolved."""
+    schema = load(name)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, registry=registry(), format_checker=_FORMATS)
+
+
+# Every format the files state is checked: "date" by jsonschema (no extra package), "date-time" by
+# the parser the API stores times with (evreplay.core.times), so a time the schema passes is one the
+# code takes, and a refusal says what the parser says.
 _FORMATS = FormatChecker(formats=("date",))
+
+
+@_FORMATS.checks("date-time", raises=InvalidTimestamp)
+def _rfc3339(value: object) -> bool:
+    if isinstance(value, str):
+        parse_rfc3339(value)
+    return True
+
+
 NOT_A_DAY = "not a calendar date (YYYY-MM-DD)"
 
 # What each pattern of the schema files allows, said for a person.
@@ -95,6 +135,8 @@ def _detail(error: ValidationError) -> str:
     if error.validator == "pattern":
         return _PATTERN_PHRASES.get(bound, f"does not match the pattern {bound}")
     if error.validator == "format":
+        if isinstance(error.cause, InvalidTimestamp):
+            return str(error.cause)
         return _FORMAT_PHRASES.get(bound, f"not a valid {bound}")
     if error.validator == "minLength":
         return "must not be empty" if bound == 1 else f"must be at least {_plural(bound, 'character')}"

@@ -2,11 +2,15 @@
 
 Three sources, each the only one of its kind:
 - the routes, their functions and their authorization: template.yaml (the `Api` events);
-- what a valid request is: the JSON Schema files in `evreplay/core/schemas` (request bodies, the query
-  strings that have a schema file, the Idempotency-Key header), embedded under
-  `components/schemas` with `x-evreplay-source` naming the file;
-- everything else (responses, the other parameters, summaries): `OPERATIONS` and `SCHEMAS` below,
-  with limits and enums imported from the modules that enforce them.
+- what a valid request is and what a response holds: the JSON Schema files in `evreplay/core/schemas`
+  (request bodies, query strings, the Idempotency-Key header; `<name>.response.schema.json` for
+  responses), embedded under `components/schemas` with `x-evreplay-source` naming the file;
+- everything else (the other parameters, summaries, which status answers what): `OPERATIONS` below,
+  with limits imported from the modules that enforce them.
+
+It lives beside the CLI, the top layer, because it reads what no lower layer may: the template (through
+evreplay.local.template) and limits from the capabilities that enforce them. No function imports it,
+and it is not in the Lambda bundle.
 
 A template route without an entry in OPERATIONS, or an entry without a route, is an error, so the
 document cannot silently miss or invent a route. `scripts/openapi.py` writes `docs/openapi.json`;
@@ -36,41 +40,16 @@ from evreplay.core import schemas
 from evreplay.http.plumbing import MAX_JSON_DEPTH
 from evreplay.investigation import stats as investigation
 from evreplay.local.template import Template, project_root
-from evreplay.reconcile import reconciler as reconcile
 from evreplay.replay import request as replay_request
-from evreplay.replay import service as replays
-from evreplay.replay.outcomes import RESULT_FIELDS
 
 DOCUMENT_PATH = Path("docs") / "openapi.json"
 SCHEMA_DIR = "functions/evreplay/core/schemas"
 SECURITY_SCHEME = "sigv4"
 
-NORMALIZED_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$"
-DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-
 
 # ---------------------------------------------------------------- small builders
 def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
-
-
-def nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    kind = schema["type"]
-    return {**schema, "type": [*(kind if isinstance(kind, list) else [kind]), "null"]}
-
-
-def obj(properties: dict[str, Any], optional: tuple[str, ...] = (), description: str | None = None) -> dict[str, Any]:
-    """A closed object: every property required unless listed in `optional`. Closed on purpose: a
-    field the code adds without documenting it fails the schemathesis run."""
-    out: dict[str, Any] = {
-        "type": "object",
-        "required": [name for name in properties if name not in optional],
-        "properties": properties,
-        "additionalProperties": False,
-    }
-    if description:
-        out["description"] = description
-    return out
 
 
 def string(description: str | None = None, **constraints: Any) -> dict[str, Any]:
@@ -80,395 +59,10 @@ def string(description: str | None = None, **constraints: Any) -> dict[str, Any]
     return out
 
 
-def integer(description: str | None = None, **constraints: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "integer", **constraints}
-    if description:
-        out["description"] = description
-    return out
+def response_property(schema_name: str, property_name: str) -> dict[str, Any]:
+    """One property of a response schema file (a path parameter is the id its responses carry)."""
+    return copy.deepcopy(schemas.load(schema_name)["properties"][property_name])
 
-
-def page_of(item: str) -> dict[str, Any]:
-    return obj(
-        {
-            "items": {"type": "array", "items": ref(item)},
-            "next_cursor": nullable(string("Pass as `cursor=` for the next page; null on the last page.")),
-        }
-    )
-
-
-TIME = string("UTC, fixed width, microseconds (string order is time order).", pattern=NORMALIZED_TIME)
-COUNT = integer(minimum=0)
-ENTITY_ID = string(minLength=1, maxLength=256)
-REPLAY_ID = string("The replay's id: the name of its Step Functions execution.", minLength=1, maxLength=80)
-RECONCILE_ID = string("The reconcile's id: the name of its Step Functions execution.", minLength=1, maxLength=80)
-
-
-def replay_view(**extra: dict[str, Any]) -> dict[str, Any]:
-    """GET /replays/{id} (and, with entity_id, one item of GET /replays)."""
-    return obj(
-        {
-            "replay_id": REPLAY_ID,
-            **extra,
-            "status": {"enum": list(replays.STATUSES)},
-            "execution_arn": string(),
-            "request": {
-                "description": "The request as the workflow runs it (normalized times, defaults); the raw "
-                "execution input when that input was invalid."
-            },
-            "requested_by": {
-                "description": "The caller's IAM identity as API Gateway saw it (or what a console start set)."
-            },
-            "started_at": nullable(string()),
-            "stopped_at": nullable(string()),
-            "executions": {
-                "type": "array",
-                "items": string(),
-                "description": "Every execution of a long replay (continue-as-new), in order.",
-            },
-            "result": ref("ReplayResult"),
-            "progress": obj(
-                {
-                    name: nullable(COUNT)
-                    for name in (
-                        "scanned",
-                        "duplicates_skipped",
-                        "enqueued",
-                        "pages",
-                        "generation",
-                        "entities_total",
-                        "entities_done",
-                        "items_total",
-                        "items_done",
-                    )
-                },
-                optional=(
-                    "scanned",
-                    "duplicates_skipped",
-                    "pages",
-                    "generation",
-                    "entities_total",
-                    "entities_done",
-                    "items_total",
-                    "items_done",
-                ),
-                description="While RUNNING: one entity, the counters after the latest finished page; an entity "
-                "list or a stream, entities_total, entities_done and enqueued (and work items) so far.",
-            ),
-            "error": obj({"error": nullable(string()), "cause": nullable(string())}),
-        },
-        optional=("executions", "result", "progress", "error"),
-    )
-
-
-# ---------------------------------------------------------------- response schemas
-SCHEMAS: dict[str, dict[str, Any]] = {
-    "ErrorDetail": obj(
-        {
-            "code": string(
-                "The error's name: InvalidRequest, NotFound, ... (API Gateway's own refusals carry its "
-                "response type: ACCESS_DENIED, THROTTLED, ...)."
-            ),
-            "message": string(),
-            "field": nullable(string("The offending field, query parameter or header.")),
-        }
-    ),
-    "Error": obj(
-        {"error": ref("ErrorDetail")}, description="Every error, from evreplay or API Gateway (docs/design.md §2)."
-    ),
-    "EventAccepted": obj(
-        {
-            "event_id": string(minLength=1, maxLength=128),
-            "status": {"enum": ["ACCEPTED", "DUPLICATE"]},
-            "entity_id": ENTITY_ID,
-            "event_time": TIME,
-            "ingest_time": TIME,
-            "ingest_lag_ms": integer("ingest_time - event_time (negative for an event from the future)."),
-            "s3_key": string(pattern="^raw/"),
-        }
-    ),
-    "BatchResults": obj(
-        {
-            "results": {
-                "type": "array",
-                "description": "One result per input event, in input order.",
-                "items": obj(
-                    {
-                        "index": integer(minimum=0),
-                        "status": {
-                            "enum": ["ACCEPTED", "DUPLICATE", "REJECTED", "FAILED"],
-                            "description": "REJECTED: fix the event. FAILED: storage trouble; send the event again.",
-                        },
-                        "event_id": string(),
-                        "error": ref("ErrorDetail"),
-                    },
-                    optional=("event_id", "error"),
-                ),
-            }
-        }
-    ),
-    "ReplayStarted": obj(
-        {
-            "replay_id": REPLAY_ID,
-            "status": {"const": "RUNNING"},
-            "execution_arn": string(),
-        }
-    ),
-    "ReplayResult": obj(
-        {
-            **{name: nullable({"type": "boolean"} if name == "truncated" else COUNT) for name in RESULT_FIELDS},
-            "entities": COUNT,
-            "occurrences": COUNT,
-            "top_entities": {
-                "type": "array",
-                "maxItems": 20,
-                "items": obj({"entity_id": ENTITY_ID, "occurrences": COUNT}),
-            },
-            "preview": {"type": "array", "maxItems": 10, "items": {"type": "object"}},
-            "sent_as_pointer": COUNT,
-            "achieved_events_per_second": nullable({"type": "number", "minimum": 0}),
-        },
-        optional=(
-            "entities",
-            "occurrences",
-            "top_entities",
-            "preview",
-            "sent_as_pointer",
-            "achieved_events_per_second",
-        ),
-        description="docs/design.md §4.7; entity lists and streams add entities and occurrences (the matched count), "
-        "dry runs entities, top_entities and preview (§4.11 rule 6); format event adds sent_as_pointer (§4.12), "
-        "max_events_per_second achieved_events_per_second (§4.13).",
-    ),
-    "DestinationList": obj(
-        {
-            "items": {
-                "type": "array",
-                "items": obj(
-                    {
-                        "name": string(minLength=1, maxLength=64),
-                        "type": {"enum": ["sqs", "sqs-fifo", "eventbridge"]},
-                        "arn": string(),
-                    }
-                ),
-            }
-        },
-        description="docs/design.md §4.12: `default` (the built-in queue) first, then ReplayDestinations.",
-    ),
-    "Replay": replay_view(),
-    "ReconcileStarted": obj(
-        {
-            "reconcile_id": RECONCILE_ID,
-            "status": {"const": "RUNNING"},
-            "execution_arn": string(),
-            "request": ref("ReconcileRequest"),
-        }
-    ),
-    "ReconcileResult": obj(
-        {
-            **{name: COUNT for name in reconcile.COUNTS},
-            "partitions": COUNT,
-            "failed_partitions": COUNT,
-            "request": ref("ReconcileRequest"),
-        },
-        description="Counts over the requested days (README: Reconcile and rebuild).",
-    ),
-    "Reconcile": obj(
-        {
-            "reconcile_id": RECONCILE_ID,
-            "status": {"enum": list(replays.STATUSES)},
-            "execution_arn": string(),
-            "request": {"description": "The request as the workflow runs it."},
-            "started_at": nullable(string()),
-            "stopped_at": nullable(string()),
-            "result": ref("ReconcileResult"),
-            "progress": obj(
-                {"partitions_total": nullable(COUNT), "partitions_done": COUNT},
-                description="While RUNNING: partitions listed and partitions finished.",
-            ),
-            "error": obj({"error": nullable(string()), "cause": nullable(string())}),
-        },
-        optional=("execution_arn", "started_at", "stopped_at", "result", "progress", "error"),
-    ),
-    "ReplayListItem": replay_view(
-        entity_id=nullable(
-            string("null for a console start whose input named no usable entity.", minLength=1, maxLength=256)
-        )
-    ),
-    "ReplayList": page_of("ReplayListItem"),
-    "ReplayHistory": obj(
-        {
-            "replay_id": REPLAY_ID,
-            "status": {"enum": list(replays.STATUSES)},
-            "executions": {"type": "array", "items": string()},
-            "history_events": COUNT,
-            "state_transitions": COUNT,
-            "events": {
-                "type": "array",
-                "items": obj(
-                    {
-                        "execution": string(),
-                        "id": integer(),
-                        "timestamp": nullable(string()),
-                        "type": string(),
-                        "state": nullable(string()),
-                        "detail": {"description": "Input, output, page counters or error, by event type."},
-                    },
-                    optional=("detail",),
-                ),
-            },
-        }
-    ),
-    "IndexRow": obj(
-        {
-            "entity_id": ENTITY_ID,
-            "event_id": string(),
-            "event_time": TIME,
-            "arrival_id": string(),
-            "ingest_time": TIME,
-            "ingest_lag_ms": integer(),
-            "status": {"enum": ["ACCEPTED", "DUPLICATE"]},
-            "s3_bucket": string(),
-            "s3_key": string(pattern="^raw/"),
-            "source": string(),
-            "event_type": string(),
-            "payload_sha256": string(pattern="^[0-9a-f]{64}$"),
-        },
-        description="One stored occurrence (docs/design.md §3).",
-    ),
-    "EventList": page_of("IndexRow"),
-    "AggregateVersion": obj(
-        {
-            "replay_id": REPLAY_ID,
-            "entity_id": ENTITY_ID,
-            "day": string(pattern=DAY),
-            "daily_event_count": COUNT,
-            "counts_by_event_type": {"type": "object", "additionalProperties": COUNT},
-            "input_count": COUNT,
-            "inputs_hash": string("Order-independent hash over (event_id, payload sha256)."),
-            "first_event_time": nullable(TIME),
-            "last_event_time": nullable(TIME),
-            "created_at": nullable(string()),
-            "updated_at": nullable(string()),
-        },
-        description="One replay's aggregates of one entity's UTC day (docs/design.md §5).",
-    ),
-    "AggregateList": page_of("AggregateVersion"),
-    "CountDelta": obj({"base": COUNT, "other": COUNT, "delta": integer()}),
-    "AggregateDiff": obj(
-        {
-            "entity_id": ENTITY_ID,
-            "day": string(pattern=DAY),
-            "base": REPLAY_ID,
-            "other": REPLAY_ID,
-            "daily_event_count": ref("CountDelta"),
-            "counts_by_event_type": {"type": "object", "additionalProperties": ref("CountDelta")},
-            "inputs_hash_equal": {"type": "boolean"},
-            "only_in_base": {"type": "array", "items": string()},
-            "only_in_other": {"type": "array", "items": string()},
-            "payload_changed": {"type": "array", "items": string()},
-        }
-    ),
-    "LagStats": obj(
-        {
-            "source": string(),
-            "event_type": string(),
-            "day": string(pattern=DAY),
-            "count": COUNT,
-            "lag_ms": obj(
-                {
-                    **{f"p{p}": nullable(integer()) for p in investigation.PERCENTILES},
-                    "max": nullable(integer()),
-                },
-                description="Nearest-rank percentiles; null when count is 0.",
-            ),
-            "histogram": {
-                "type": "array",
-                "items": obj({"le_ms": nullable(integer("Upper bound; null = above the last bound.")), "count": COUNT}),
-            },
-            "latest": {
-                "type": "array",
-                "maxItems": 20,
-                "description": "The latest arrivals, most late first.",
-                "items": obj(
-                    {
-                        "event_id": string(),
-                        "entity_id": ENTITY_ID,
-                        "event_time": TIME,
-                        "ingest_time": TIME,
-                        "ingest_lag_ms": integer(),
-                        "status": {"enum": ["ACCEPTED", "DUPLICATE"]},
-                    }
-                ),
-            },
-        }
-    ),
-    "VolumeStats": obj(
-        {
-            "source": string(),
-            "event_type": string(),
-            "start_day": string(pattern=DAY),
-            "end_day": string(pattern=DAY),
-            "bucket": {"enum": ["day", "hour"]},
-            "total": COUNT,
-            "low_rule": string(),
-            "items": {
-                "type": "array",
-                "items": obj(
-                    {
-                        "start": string(),
-                        "count": COUNT,
-                        "trailing_median": nullable({"type": "number"}),
-                        "flag": {"enum": [investigation.EMPTY, investigation.LOW, None]},
-                    }
-                ),
-            },
-        }
-    ),
-    "Gaps": obj(
-        {
-            "entity_id": ENTITY_ID,
-            "start_time": TIME,
-            "end_time": TIME,
-            "bucket": {"enum": ["hour", "day"]},
-            "buckets": COUNT,
-            "empty_buckets": COUNT,
-            "gaps": {
-                "type": "array",
-                "items": obj({"start": TIME, "end": TIME, "buckets": integer(minimum=1)}),
-                "description": "Consecutive empty buckets, merged.",
-            },
-        }
-    ),
-    "DuplicateStats": obj(
-        {
-            "day": string(pattern=DAY),
-            "source": nullable(string()),
-            "duplicate_arrivals": COUNT,
-            "distinct_event_ids": COUNT,
-            "by_event_type": {"type": "object", "additionalProperties": COUNT},
-            "top_entities": {
-                "type": "array",
-                "items": obj({"entity_id": ENTITY_ID, "duplicate_arrivals": COUNT, "distinct_event_ids": COUNT}),
-            },
-        }
-    ),
-    "Health": obj(
-        {
-            "status": {"const": "ok"},
-            "aws_endpoint": string("evreplay local only: where its AWS (moto) answers."),
-        },
-        optional=("aws_endpoint",),
-    ),
-    "HealthStarting": obj(
-        {
-            "status": {"enum": ["starting", "failed"]},
-            "aws_endpoint": string(),
-            "error": string(),
-        },
-        optional=("error",),
-        description="evreplay local only, before it is ready.",
-    ),
-}
 
 # ---------------------------------------------------------------- errors
 ERRORS: dict[int, tuple[str, str]] = {
@@ -541,7 +135,7 @@ REPLAY_ID_PATH = {
     "name": "replay_id",
     "in": "path",
     "required": True,
-    "schema": REPLAY_ID,
+    "schema": response_property(schemas.REPLAY_RESPONSE, "replay_id"),
 }
 
 
@@ -801,7 +395,14 @@ OPERATIONS[("GET", "/reconcile/{reconcile_id}")] = Operation(
     "getReconcile",
     "reconcile",
     "A reconcile's status, progress and counts",
-    parameters=[{"name": "reconcile_id", "in": "path", "required": True, "schema": RECONCILE_ID}],
+    parameters=[
+        {
+            "name": "reconcile_id",
+            "in": "path",
+            "required": True,
+            "schema": response_property(schemas.RECONCILE_RESPONSE, "reconcile_id"),
+        }
+    ],
     responses={200: ok("The reconcile.", "Reconcile")},
     errors=(404, 503),
 )
@@ -872,6 +473,28 @@ def schema_component(name: str) -> dict[str, Any]:
     return {**loaded, "x-evreplay-source": f"{SCHEMA_DIR}/{name}.schema.json"}
 
 
+def response_components() -> dict[str, dict[str, Any]]:
+    """Every `<name>.response.schema.json` as a component named by its title. The files refer to each
+    other (and to request files) by file name; in the document those become component references,
+    and the `$id` goes (a component's `$id` would change what its references resolve against)."""
+    names = {f"{file}.schema.json": component for component, file in REQUEST_SCHEMAS.items()}
+    names.update({f"{name}.schema.json": schemas.load(name)["title"] for name in schemas.response_names()})
+
+    def linked(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {key: ref(names[value])["$ref"] if key == "$ref" else linked(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [linked(value) for value in node]
+        return node
+
+    components: dict[str, dict[str, Any]] = {}
+    for name in schemas.response_names():
+        component = schema_component(name)
+        component.pop("$id")
+        components[component["title"]] = linked(component)
+    return components
+
+
 def replay_api_request() -> dict[str, Any]:
     """replay_request.schema.json as POST /replays accepts it: without the fields evreplay sets."""
     derived = schema_component(schemas.REPLAY_REQUEST)
@@ -939,7 +562,7 @@ def build_document(template: Template | None = None) -> dict[str, Any]:
         )
     components_schemas = {name: schema_component(file) for name, file in REQUEST_SCHEMAS.items()}
     components_schemas["ReplayApiRequest"] = replay_api_request()
-    components_schemas.update(copy.deepcopy(SCHEMAS))
+    components_schemas.update(response_components())
     return {
         "openapi": "3.1.0",
         "info": {
@@ -948,8 +571,8 @@ def build_document(template: Template | None = None) -> dict[str, Any]:
             "summary": "Event investigation and replay for AWS event pipelines.",
             "description": (
                 "Generated by `scripts/openapi.py` from template.yaml (routes, IAM authorization), the JSON "
-                "Schema files in functions/evreplay/core/schemas (request bodies, query strings) and "
-                "evreplay.http.openapi (responses). Do not edit by hand. Every route of the deployed API "
+                "Schema files in functions/evreplay/core/schemas (request bodies, query strings, responses). "
+                "Do not edit by hand. Every route of the deployed API "
                 "uses IAM authorization: sign requests with SigV4 (service `execute-api`). Every error "
                 'answers {"error": {"code", "message", "field"}}.'
             ),

@@ -111,9 +111,9 @@ def test_a_message_that_already_names_its_field_is_not_prefixed_again() -> None:
     ("params", "field", "detail"),
     [
         (
-            {"status": "PAUSED"},
+            {"status": "PAUSING"},
             "status",
-            "must be one of RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE",
+            "must be one of RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE, PAUSED",
         ),
         ({"source": "ios app"}, "source", "has a character that is not allowed; allowed: letters, digits and _ . : -"),
     ],

@@ -12,7 +12,7 @@ from evreplay.core import schemas
 from evreplay.investigation import stats
 from evreplay.reconcile import reconciler
 from evreplay.replay import service
-from evreplay.replay.outcomes import RESULT_FIELDS
+from evreplay.replay.outcomes import PAUSED, RESULT_FIELDS
 from jsonschema import Draft202012Validator
 
 from tests.unit import test_cli_investigate as investigate_cli
@@ -29,7 +29,7 @@ def errors(name: str, instance: Any) -> list[str]:
 
 
 def test_every_route_answer_has_a_response_schema_file() -> None:
-    assert "replay.response" in NAMES and "error.response" in NAMES and len(NAMES) == 25
+    assert {"replay.response", "error.response", "destination_list.response"} <= set(NAMES) and len(NAMES) == 26
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -58,8 +58,10 @@ def _enum(name: str, *path: str) -> list[Any]:
 
 
 def test_enums_and_field_lists_are_the_ones_the_code_answers_with() -> None:
-    for name in ("replay.response", "replay_list_item.response", "replay_history.response", "reconcile.response"):
+    for name in ("replay.response", "replay_list_item.response", "replay_history.response"):
         assert _enum(name, "properties", "status") == list(service.STATUSES), name
+    # A reconcile is one execution: Step Functions' statuses, never a replay's PAUSED.
+    assert _enum("reconcile.response", "properties", "status") == [s for s in service.STATUSES if s != PAUSED]
     assert set(RESULT_FIELDS) <= set(schemas.load("replay_result.response")["properties"])
     assert set(reconciler.COUNTS) <= set(schemas.load("reconcile_result.response")["properties"])
     lag_ms = schemas.load("lag_stats.response")["properties"]["lag_ms"]["properties"]
@@ -87,7 +89,7 @@ def test_cli_tests_canned_answers_are_what_the_api_answers(name: str, body: dict
 
 def test_a_response_off_its_schema_is_named() -> None:
     # A status the workflow never ends in, a count below zero, a field nobody documented
-    bad = {**replays_cli.FAILED, "status": "PAUSED", "surprise": 1}
+    bad = {**replays_cli.FAILED, "status": "PAUSING", "surprise": 1}
     found = errors("replay.response", bad)
     assert any(line.startswith("status:") for line in found), found
     assert any("surprise" in line for line in found), found

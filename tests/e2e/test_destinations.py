@@ -9,7 +9,7 @@ import time
 import uuid
 from typing import Any
 
-from tests.e2e.conftest import RunningStack, wait_for
+from tests.stacks import RunningStack, wait_for
 
 WINDOW = ("--start", "2025-12-28T00:00:00Z", "--end", "2025-12-29T00:00:00Z")
 

@@ -102,7 +102,8 @@ def test_sigint_then_start_keeps_events_replay_records_and_aggregates(tmp_path: 
     process, api = _start(data_dir, tmp_path / "second.log")
     try:
         # THEN everything is back, and a new replay sends the same messages (the same events folded)
-        assert "loaded 21 objects" in process.output()  # the banner says what it loaded
+        # the banner says what it loaded (its line may reach the log a moment after /health answers)
+        assert wait_for(lambda: "loaded 21 objects" in process.output(), 30, "the banner's loaded count")
         assert _events(api, "keep-1") == events_before
         assert _replay_records(process, first_replay) == records_before
         after = next(

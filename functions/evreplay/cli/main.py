@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--restart", action="store_true", help="forget the checkpoint and start over")
     backfill.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    replay = sub.add_parser("replay", help="start, follow, list, inspect and cancel replays")
+    replay = sub.add_parser("replay", help="start, follow, list, inspect, pause, resume and cancel replays")
     replay_sub = replay.add_subparsers(dest="replay_command", required=True, metavar="ACTION")
     start = replay_sub.add_parser(
         "start", parents=[api], help="replay a window of one entity, a list of entities, or a whole stream"

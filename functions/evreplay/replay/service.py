@@ -224,28 +224,21 @@ class ReplayService:
             raise NotFound(f"no replay {replay_id!r}", field="replay_id")
         return record
 
-    def _chain_kept(self, replay_id: str) -> list[dict[str, Any]]:
-        """The chain, or for a replay known only from its record a 404 that says so."""
+    def _chain_or_record(self, replay_id: str) -> tuple[list[dict[str, Any]], ReplayRecord | None]:
+        """The chain, or ([], its record) for a replay whose executions Step Functions no longer keeps
+        (404 when there is no record either)."""
         try:
-            return self.chain(replay_id)
+            return self.chain(replay_id), None
         except NotFound:
             if not _EXECUTION_NAME.match(replay_id):
                 raise
-            record = self._expired(replay_id)
-            raise NotFound(
-                f"replay {replay_id} ({record.status}): Step Functions no longer keeps its execution, so its "
-                f"history is gone; GET /replays/{replay_id} shows its last known status",
-                field="replay_id",
-            ) from None
+            return [], self._expired(replay_id)
 
     def get(self, replay_id: str) -> dict[str, Any]:
         """GET /replays/{id}: live from Step Functions, or the record's last known status."""
-        try:
-            executions = self.chain(replay_id)
-        except NotFound:
-            if not _EXECUTION_NAME.match(replay_id):
-                raise
-            return self._record_view(self._expired(replay_id))
+        executions, record = self._chain_or_record(replay_id)
+        if record is not None:
+            return self._record_view(record)
         return self._view(replay_id, executions)
 
     def _record_view(self, record: ReplayRecord) -> dict[str, Any]:
@@ -354,7 +347,13 @@ class ReplayService:
     # ------------------------------------------------------------------ history
     def history(self, replay_id: str) -> dict[str, Any]:
         """GET /replays/{id}/history: every execution of the replay, summarized for a person."""
-        executions = self._chain_kept(replay_id)
+        executions, record = self._chain_or_record(replay_id)
+        if record is not None:
+            raise NotFound(
+                f"replay {replay_id} ({record.status}): Step Functions no longer keeps its execution, so its "
+                f"history is gone; GET /replays/{replay_id} shows its last known status",
+                field="replay_id",
+            )
         events: list[dict[str, Any]] = []
         counts = {"history_events": 0, "state_transitions": 0}
         for execution in executions:
@@ -383,13 +382,9 @@ class ReplayService:
     # ------------------------------------------------------------------ cancel
     def cancel(self, replay_id: str) -> dict[str, Any]:
         """DELETE /replays/{id}: stop the running execution(s) of the replay; 409 if it already ended."""
-        try:
-            executions = self.chain(replay_id)
-        except NotFound:
-            if not _EXECUTION_NAME.match(replay_id):
-                raise
-            record = self._expired(replay_id)
-            raise Conflict(f"replay {replay_id} already ended ({record.status})", field="replay_id") from None
+        executions, record = self._chain_or_record(replay_id)
+        if record is not None:
+            raise Conflict(f"replay {replay_id} already ended ({record.status})", field="replay_id")
         if not any(execution["status"] == RUNNING for execution in executions):
             raise Conflict(f"replay {replay_id} already ended ({_status(executions[-1])})", field="replay_id")
         if not _one_entity(_json(executions[0].get("input"))):
@@ -461,16 +456,13 @@ class ReplayService:
         return self.get(replay_id)
 
     def _chain_or_conflict(self, replay_id: str) -> list[dict[str, Any]]:
-        try:
-            return self.chain(replay_id)
-        except NotFound:
-            if not _EXECUTION_NAME.match(replay_id):
-                raise
-            record = self._expired(replay_id)
+        executions, record = self._chain_or_record(replay_id)
+        if record is not None:
             raise Conflict(
                 f"replay {replay_id} ({record.status}): Step Functions no longer keeps its execution",
                 field="replay_id",
-            ) from None
+            )
+        return executions
 
     def _resume_state(self, execution_arn: str) -> dict[str, Any] | None:
         """The last state the execution handed from one step to the next: a page's (one entity), the

@@ -19,7 +19,6 @@ from evreplay.store.raw import RawStore
 
 from tests.builders import RECONCILE_DAY
 from tests.faults import fast_retries, faults  # noqa: F401  (fixtures)
-from tests.functional.replay.conftest import workflow  # noqa: F401  (fixture)
 from tests.stacks import Reconcile, Stack
 
 

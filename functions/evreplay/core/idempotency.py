@@ -49,7 +49,18 @@ IN_PROGRESS_SECONDS = 5
 
 
 class IdempotencyStore(DynamoDBPersistenceLayer):
-    """Powertools' DynamoDB persistence layer that recognises its own in-progress record."""
+    """Powertools' DynamoDB persistence layer that recognises its own in-progress record.
+
+    `records_answers = False` (set by `IdempotentCall(answers_kept_by_caller=True)`) is for a caller
+    that keeps each answer itself, in the same write as its effect (ingest's receipts): the record
+    is then only the in-flight lock, and Powertools' success UpdateItem, a write per request that
+    nothing would read, is skipped. The record ends with its in-progress window and its TTL."""
+
+    records_answers = True
+
+    def save_success(self, data: dict[str, Any], result: dict[str, Any]) -> None:
+        if self.records_answers:
+            super().save_success(data=data, result=result)
 
     def _put_record(self, data_record: DataRecord) -> None:
         try:
@@ -103,7 +114,13 @@ class IdempotentCall:
         in_flight_message: str,
         reused_message: str,
         status_code: int,
+        answers_kept_by_caller: bool = False,
     ) -> None:
+        if answers_kept_by_caller:
+            # The caller answers a retry of a finished call from its own record, before this runs.
+            if not isinstance(persistence, IdempotencyStore):
+                raise TypeError("answers_kept_by_caller needs an IdempotencyStore")
+            persistence.records_answers = False
         self._window = _InProgressWindow(IN_PROGRESS_SECONDS)
         self.config = IdempotencyConfig(
             event_key_jmespath="idempotency_key",

@@ -149,12 +149,19 @@ class Ingestor:
             ),
             reused_message="this idempotency key was used with a different body",
             status_code=201,
+            # A finished keyed request is answered from its receipt (`ingest` below), so Powertools'
+            # record is only the in-flight lock and its success write is skipped.
+            answers_kept_by_caller=receipts is not None,
         )
 
     def ingest(self, event: Event, request_id: str = "") -> Answer:
         """Store one validated event, at most once per idempotency key."""
         if event.idempotency_key is None:
             return self._store(event, request_id)
+        # A retry of a finished request: its receipt answers, before the key's lock is asked for.
+        earlier = self._earlier_answer(event, self._content_digest(event))
+        if earlier is not None:
+            return earlier
         return self.idempotent(
             {"idempotency_key": event.idempotency_key, "event": event.content()},
             event=event,
@@ -206,6 +213,10 @@ class Ingestor:
         # and stores what this returns, so a retry gets exactly the first response back.
         return self._store(event, request_id)
 
+    @staticmethod
+    def _content_digest(event: Event) -> str:
+        return sha256_hex(canonical_json(event.content()))
+
     def _earlier_answer(self, event: Event, digest: str) -> Answer | None:
         """What an earlier run of this keyed request answered, from its receipt (None: no run stored it)."""
         if self._receipts is None or event.idempotency_key is None:
@@ -221,7 +232,9 @@ class Ingestor:
     def _store(self, event: Event, request_id: str) -> Answer:
         receipts, idempotency_key = self._receipts, event.idempotency_key
         keyed = receipts is not None and idempotency_key is not None
-        digest = sha256_hex(canonical_json(event.content())) if keyed else ""
+        digest = self._content_digest(event) if keyed else ""
+        # Again under the key's lock: a run that held it before this one may have stored the event
+        # since the look in `ingest`; reading first keeps this run from writing a raw object for nothing.
         earlier = self._earlier_answer(event, digest)
         if earlier is not None:
             return earlier

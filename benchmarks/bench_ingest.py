@@ -5,7 +5,8 @@ what a million ingested events cost, by path.
 
 The baseline does exactly the writes one ingest needs (a conditional S3 put, then a two-item
 DynamoDB transaction) with the same clients; the handler path adds validation, id derivation,
-the API Gateway event, Powertools and, with a key, the idempotency record (a put and an update).
+the API Gateway event, Powertools and, with a key, the receipt reads and the idempotency record
+(a put: the key's lock; the receipt keeps the answer).
 Target (issue 6): handler / baseline time <= 1.5 for single events without an idempotency key.
 
 Cost per million events, by path (POST /events without and with an Idempotency-Key, POST
@@ -141,6 +142,18 @@ def dollars(writes: Writes, events: int, invocations: int, lambda_seconds: float
     return lines
 
 
+def service_lines(lines: dict[str, float]) -> dict[str, float]:
+    """The lines summed by service: "DynamoDB writes: ..." together, Lambda's two together."""
+    grouped: dict[str, float] = {}
+    for line, amount in lines.items():
+        if line.startswith("DynamoDB writes"):
+            service = "DynamoDB writes"
+        else:
+            service = line.split(" GB-s")[0].split(" requests")[0]
+        grouped[service] = grouped.get(service, 0.0) + amount
+    return grouped
+
+
 def _event(entity: str = "bench") -> dict:
     n = next(_counter)
     return {
@@ -237,6 +250,14 @@ def print_costs(costs: list[PathCost], scale: float) -> None:
     print(
         f"  {'biggest line':<44}"
         + "".join(f"{max(cost.dollars().items(), key=lambda kv: kv[1])[0][:26]:>28}" for cost in costs)
+    )
+    # The issue's lines: one per service, DynamoDB writes together (transaction, registry, GSIs, idempotency).
+    services = [service_lines(cost.dollars()) for cost in costs]
+    for service in sorted({name for lines in services for name in lines}):
+        print(f"  {'  ' + service:<44}" + "".join(f"{lines.get(service, 0.0):>28.3f}" for lines in services))
+    print(
+        f"  {'biggest service line':<44}"
+        + "".join(f"{max(lines.items(), key=lambda kv: kv[1])[0][:26]:>28}" for lines in services)
     )
     print(
         f"  {'Lambda ms per invocation (model x' + format(scale, 'g') + ')':<44}"

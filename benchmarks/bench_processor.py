@@ -185,7 +185,7 @@ def main() -> None:
                 marker = store._put_marker(c, sk, now, return_existing=True)
                 ddb.transact_write_items(TransactItems=[marker, store._add_to_version(c, now, new_event=True)])
                 if widen:
-                    store.widen_times(c)
+                    store.widen_times([c])
 
         calls.counts.clear()
         timed(handler_path)

@@ -8,9 +8,9 @@ occurrence of the event, applied with a second transaction that puts the per-seq
 and ADDs `input_count` and the limbs only (a failed condition there again means "applied
 before"). A message's body is the same on every delivery, so its (day, event_id) and thus its
 marker key are fixed by (replay_id, seq); the processor also checks the body against the raw
-object it points at. first/last event_time are conditional min/max SETs after the transaction:
-idempotent, so they run for redeliveries too and a crash between the two steps heals on the
-next delivery. A reader may briefly see counts that include a message whose time has not been
+object it points at. first/last event_time are conditional min/max SETs after the transactions, once
+per version per batch: idempotent, so they run for redeliveries too and a crash between the two
+steps heals on the next delivery. A reader may briefly see counts that include a message whose time has not been
 widened yet.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,7 @@ from evreplay.processor.keys import (
 )
 from evreplay.processor.messages import Contribution
 from evreplay.processor.versions import AggregateVersion
+from evreplay.replay.concurrency import run_batches
 from evreplay.store import dynamo
 from evreplay.store.dynamo import CONDITION_FAILED, TransactionCancelled, deserialize
 
@@ -101,11 +102,19 @@ class AggregateStore:
                 return ALREADY_APPLIED
             raise StorageUnavailable(f"could not apply the message ({cancelled}); retry") from cancelled
 
-    def widen_times(self, c: Contribution) -> None:
-        """first_event_time = min(first, t), last_event_time = max(last, t). Idempotent: a failed
-        condition only means the stored bound already covers t."""
-        key = {"pk": {"S": partition_key(c.entity_id)}, "sk": {"S": version_sk(c.day, c.replay_id)}}
-        for attribute, beyond in (("first_event_time", ">"), ("last_event_time", "<")):
+    def widen_times(self, contributions: Sequence[Contribution]) -> None:
+        """first_event_time = min(first, times), last_event_time = max(last, times) for the one
+        version these contributions belong to: two conditional UpdateItems however many there are
+        (min and max do not depend on order or grouping), sent concurrently. Idempotent: a failed
+        condition only means the stored bound already covers the time."""
+        (version,) = {(c.entity_id, c.day, c.replay_id) for c in contributions}
+        entity_id, day, replay_id = version
+        key = {"pk": {"S": partition_key(entity_id)}, "sk": {"S": version_sk(day, replay_id)}}
+        times = [c.event_time for c in contributions]
+        bounds = [("first_event_time", ">", min(times)), ("last_event_time", "<", max(times))]
+
+        def widen(bound: tuple[str, str, str]) -> None:
+            attribute, beyond, event_time = bound
             try:
                 self._ddb.update_item(
                     TableName=self.table,
@@ -113,11 +122,13 @@ class AggregateStore:
                     UpdateExpression="SET #t = :t",
                     ConditionExpression=f"attribute_exists(pk) AND (attribute_not_exists(#t) OR #t {beyond} :t)",
                     ExpressionAttributeNames={"#t": attribute},
-                    ExpressionAttributeValues={":t": {"S": c.event_time}},
+                    ExpressionAttributeValues={":t": {"S": event_time}},
                 )
             except AWS_CALL_ERRORS as exc:
                 if aws_error_code(exc) != "ConditionalCheckFailedException":
                     raise StorageUnavailable(f"could not update {attribute} ({aws_error_code(exc)}); retry") from exc
+
+        run_batches(bounds, widen, max_workers=len(bounds))
 
     def _put_marker(self, c: Contribution, sk: str, now: str, return_existing: bool = False) -> dict[str, Any]:
         put: dict[str, Any] = {

@@ -24,8 +24,10 @@ import pytest
 from tests.builders import DAY, event_at, message_id
 from tests.faults import (
     ALWAYS,
+    INTERNAL,
     Faults,
     kinds_for,
+    request_json,
 )
 from tests.stacks import Stack, expected_hash, ingest, process, replay_messages, version
 
@@ -109,4 +111,31 @@ def test_message_under_fault_is_applied_or_redelivered_and_counted_once(
         assert process(stack, bodies) == []
 
     # THEN the version holds each message exactly once
+    assert_applied_once(stack, entity, bodies)
+
+
+def test_version_whose_times_cannot_be_widened_fails_only_its_own_messages(stack, faults: Faults, fast_retries):
+    # GIVEN two versions' messages interleaved in one batch
+    entity, bodies = stored_window(stack)
+    other, other_bodies = stored_window(stack)
+    batch = [body for pair in zip(bodies, other_bodies, strict=True) for body in pair]
+    # AND first/last event_time of the first version cannot be written, on any attempt
+    faults.inject(
+        "dynamodb",
+        "UpdateItem",
+        INTERNAL,
+        times=ALWAYS,
+        when=lambda request: request_json(request).get("Key", {}).get("pk", {}).get("S") == f"AGG#{entity}",
+    )
+
+    # WHEN the processor gets the batch
+    failed = process(stack, batch)
+    faults.clear()
+
+    # THEN exactly that version's messages are reported (applied, but their times not yet widened),
+    # and the other version is complete
+    assert failed == [message_id(batch, i) for i in (0, 2, 4)]
+    assert_applied_once(stack, other, other_bodies)
+    # WHEN SQS delivers them again THEN the redelivery widens the times and counts nothing twice
+    assert process(stack, bodies) == []
     assert_applied_once(stack, entity, bodies)

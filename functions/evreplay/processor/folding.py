@@ -4,9 +4,10 @@ message exactly once.
 A batch is folded in three waves, each one concurrent round of requests rather than one request per
 message after another (on AWS the batch's time is waiting):
 1. read every message's raw object (S3 GetObject), all at once;
-2. apply the messages (`AggregateStore.apply`), one lane per aggregate version: a version's messages
-   in batch order (they update the same item, and the first occurrence of an event_id keeps its
-   marker), different versions concurrently;
+2. apply the messages (`AggregateStore.apply_all`), one lane per aggregate version: a version's
+   messages together, as if one by one in batch order (they update the same item, and the first
+   occurrence of an event_id keeps its marker), usually in one transaction; different versions
+   concurrently;
 3. widen each version's first/last event_time once, to the min/max of its messages' times: min and
    max do not depend on order or grouping, so once per version per batch equals once per message.
 
@@ -101,7 +102,7 @@ class MessageFolder:
         for m in batch:
             if m.contribution is not None:
                 lanes.setdefault(_version_of(m.contribution), []).append(m)
-        run_batches(list(lanes.values()), self._apply_in_order, max_workers=self._workers)
+        run_batches(list(lanes.values()), self._apply, max_workers=self._workers)
         run_batches(list(lanes.values()), self._widen, max_workers=self._workers)
 
         folded = FoldedBatch()
@@ -131,13 +132,17 @@ class MessageFolder:
         except Exception as error:
             m.fail(error)
 
-    def _apply_in_order(self, lane: list[_Message]) -> None:
-        for m in lane:
-            assert m.contribution is not None
-            try:
-                m.outcome = self._store.apply(m.contribution)
-            except Exception as error:
-                m.fail(error)
+    def _apply(self, lane: list[_Message]) -> None:
+        """The version's messages in batch order, in as few transactions as exactness allows."""
+        try:
+            outcomes = self._store.apply_all([m.contribution for m in lane if m.contribution is not None])
+        except Exception as error:
+            outcomes = [error] * len(lane)
+        for m, outcome in zip(lane, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                m.fail(outcome)
+            else:
+                m.outcome = outcome
 
     def _widen(self, lane: list[_Message]) -> None:
         """first/last event_time once for the version: widened to the times of every message applied

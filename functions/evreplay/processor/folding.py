@@ -62,7 +62,10 @@ class FoldedBatch:
     `outcome(record)` returns the message's outcome or raises its error, so the response reports
     exactly the failed messages (ReportBatchItemFailures)."""
 
-    _by_id: dict[str, deque[_Message]] = field(default_factory=lambda: defaultdict(deque))
+    _by_id: dict[str, deque[_Message]] = field(init=False, default_factory=lambda: defaultdict(deque))
+
+    def add(self, m: _Message) -> None:
+        self._by_id[m.message_id].append(m)
 
     def outcome(self, record: SQSRecord) -> str:
         """APPLIED, APPLIED_REPEAT or ALREADY_APPLIED, or the message's error raised."""
@@ -108,7 +111,7 @@ class MessageFolder:
         folded = FoldedBatch()
         for m in batch:
             self._report(m)
-            folded._by_id[m.message_id].append(m)
+            folded.add(m)
         return folded
 
     # ------------------------------------------------------------ the waves (never raise: each message keeps its error)

@@ -1,16 +1,17 @@
 """Reads and writes of the aggregates table (keys: `evreplay.processor.keys`).
 
-Exactly once per (replay_id, seq). One TransactWriteItems puts the first-occurrence marker if
-absent and ADDs the message to the version (counts, limbs). If the marker already exists, the
-cancellation returns it (ReturnValuesOnConditionCheckFailure): the same seq means this message was
-applied before (a redelivery, a retried batch) and nothing changes; another seq means another
-occurrence of the event, applied with a second transaction that puts the per-seq marker if absent
-and ADDs `input_count` and the limbs only (a failed condition there again means "applied
-before"). A message's body is the same on every delivery, so its (day, event_id) and thus its
-marker key are fixed by (replay_id, seq); the processor also checks the body against the raw
-object it points at. first/last event_time are conditional min/max SETs after the transactions, once
-per version per batch: idempotent, so they run for redeliveries too and a crash between the two
-steps heals on the next delivery. A reader may briefly see counts that include a message whose time has not been
+Exactly once per (replay_id, seq). One TransactWriteItems puts the first-occurrence marker of each
+of a version's messages if absent and ADDs them to the version (counts, limbs), all or nothing. If a
+marker already exists, the cancellation returns it (ReturnValuesOnConditionCheckFailure): the same
+seq means this message was applied before (a redelivery, a retried batch) and nothing changes;
+another seq means another occurrence of the event, applied in a later round that puts the per-seq
+marker if absent and ADDs `input_count` and the limbs only (a failed condition there again means
+"applied before"); the other messages of the cancelled round go again without it. A message's body
+is the same on every delivery, so its (day, event_id) and thus its marker key are fixed by
+(replay_id, seq); the processor also checks the body against the raw object it points at.
+first/last event_time are conditional min/max SETs after the transactions, once per version per
+batch: idempotent, so they run for redeliveries too and a crash between the two steps heals on the
+next delivery. A reader may briefly see counts that include a message whose time has not been
 widened yet.
 """
 

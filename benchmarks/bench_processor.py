@@ -4,17 +4,22 @@
 
 The handler path is the template's ProcessorFunction handler over SQS-shaped events of 10 records
 (the trigger's BatchSize), as Lambda's SQS trigger would pass them (evreplay.local.queue_driver
-builds the same records): Powertools' BatchProcessor, message parsing, the raw object read from S3,
-the exactly-once fold into the aggregate version (one TransactWriteItems: marker put + version
-update) and the first/last event_time widening (two conditional UpdateItems).
-The baseline does the two calls a fold cannot do without, with the same clients: S3 GetObject of
-the raw event, then the fold's own two-item transaction (built by AggregateStore, so the same
-expressions). A second baseline adds the two conditional UpdateItems that widen first/last
-event_time, i.e. exactly the handler's requests without the handler. The last row replays the
-handler's batches (every message already applied: the redelivery path).
+builds the same records): Powertools' BatchProcessor, message parsing, the raw objects read from S3
+(concurrently), the exactly-once fold into each aggregate version (AggregateStore.apply_all: one
+TransactWriteItems per version per batch, versions concurrently) and the first/last event_time
+widening (two conditional UpdateItems per version per batch).
+Two mixes of messages: 20 entities interleaved (each batch of 10 touches 10 versions) and one entity
+(each batch is one version: a single-entity replay).
+The baseline does the two calls a fold cannot do without, per message, one message after another,
+with the same clients: S3 GetObject of the raw event, then a one-message transaction (built by
+AggregateStore, so the same expressions). A second baseline adds the message's first/last
+event_time widening (its two conditional UpdateItems, concurrently), i.e. the per-message requests
+the handler made before it folded batches. The last row replays the handler's batches (every message
+already applied: the redelivery path).
 AWS requests per message are counted at botocore, on the process-wide clients the handler uses.
-Under the latency model (benchmarks/_latency.py) the handler and the widening baseline run once more,
-scaled back: messages/s for one Lambda environment, and ms per batch of 10 (its billed duration).
+Under the latency model (benchmarks/_latency.py) the handler (both mixes) and the widening baseline
+run once more, scaled back: messages/s for one Lambda environment, and ms per batch of 10 (its
+billed duration).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from _common import TEMPLATE, local_aws, machine
-from _latency import LatencyModel, add_arguments, print_model
+from _latency import LatencyModel, add_arguments, latency, print_model
 from evreplay.core import clients
 from evreplay.core.settings import get_settings
 from evreplay.core.times import format_utc
@@ -46,13 +51,18 @@ DAY = datetime(2025, 6, 1, 10, tzinfo=UTC)
 FUNCTION = "ProcessorFunction"
 
 
-def stored_events(s3: Any, bucket: str, count: int) -> list[dict[str, Any]]:
-    """`count` raw events in S3, shaped as ingest stores them; returns what a message needs of each."""
+def stored_events(s3: Any, bucket: str, count: int, entities: int) -> list[dict[str, Any]]:
+    """`count` raw events of `entities` entities, interleaved, in S3, shaped as ingest stores them;
+    returns what a message needs of each."""
     store = RawStore(s3, bucket)
     events = []
     for n in range(count):
         event_time = (DAY + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        entity, event_id, arrival = f"bench-{n % 20}", f"ev-{n:07d}", f"20250601T100000000000-{uuid.uuid4().hex[:16]}"
+        entity, event_id, arrival = (
+            f"bench{entities}-{n % entities}",
+            f"ev{entities}-{n:07d}",
+            f"20250601T100000000000-{uuid.uuid4().hex[:16]}",
+        )
         document = {
             "event_id": event_id,
             "event_id_derived": False,
@@ -150,15 +160,16 @@ def main() -> None:
         bucket, table = settings.require("raw_bucket"), settings.require("aggregates_table")
         (trigger,) = [t for t in TEMPLATE.queue_triggers() if t.function == FUNCTION]
         source_arn = TEMPLATE.get_att(trigger.queue, "Arn")
-        events = stored_events(aws["s3"], bucket, n)
+        events = stored_events(aws["s3"], bucket, n, entities=20)
+        one_entity = stored_events(aws["s3"], bucket, n, entities=1)
         s3, ddb = clients.s3(), clients.dynamodb()  # the handler's clients, for the baseline too
         calls = Calls()
         for client in (s3, ddb):
             client.meta.events.register_first("before-send", calls)
         batches: list[list[dict[str, Any]]] = []
 
-        def handler_path() -> None:
-            chunks = bodies(events, bucket, f"r-{uuid.uuid4().hex[:12]}")
+        def handler_path(mix: list[dict[str, Any]] = events) -> None:
+            chunks = bodies(mix, bucket, f"r-{uuid.uuid4().hex[:12]}")
             batches.clear()
             for start in range(0, n, trigger.batch_size):
                 event = sqs_event(chunks[start : start + trigger.batch_size], source_arn)
@@ -183,13 +194,19 @@ def main() -> None:
                 c = contribution_of(message, raw)
                 sk = first_marker_sk(c.day, c.replay_id, c.event_id)
                 marker = store._put_marker(c, sk, now, return_existing=True)
-                ddb.transact_write_items(TransactItems=[marker, store._add_to_version(c, now, new_event=True)])
+                ddb.transact_write_items(TransactItems=[marker, store._add_to_version([c], now, [True])])
                 if widen:
-                    store.widen_times(c)
+                    store.widen_times([c])
 
         calls.counts.clear()
         timed(handler_path)
         per_message_handler = {k: v / n for k, v in sorted(calls.counts.items())}
+        calls.counts.clear()
+        timed(lambda: handler_path(one_entity))
+        per_message_one_entity = {k: v / n for k, v in sorted(calls.counts.items())}
+        calls.counts.clear()
+        timed(redelivery)
+        per_message_redelivery = {k: v / n for k, v in sorted(calls.counts.items())}
         calls.counts.clear()
         timed(lambda: bare(False))
         per_message_base = {k: v / n for k, v in sorted(calls.counts.items())}
@@ -205,7 +222,11 @@ def main() -> None:
         if args.latency_scale:
             model = LatencyModel(args.latency_scale)
             with model.installed():
-                for key, work in (("widen", lambda: bare(True)), ("handler", handler_path)):
+                for key, work in (
+                    ("widen", lambda: bare(True)),
+                    ("handler", handler_path),
+                    ("one entity", lambda: handler_path(one_entity)),
+                ):
                     model.reset()
                     seconds, cpu_seconds = timed(work)
                     modelled[key] = (model.scaled_back(seconds), model.pessimistic(seconds, cpu_seconds))
@@ -227,13 +248,26 @@ def main() -> None:
     if modelled:
         print_model()
         print(f"under the latency model (x{args.latency_scale:g}, scaled back; pessimistic in brackets):")
-        for label, key in (("baseline + widening", "widen"), ("processor handler, SQS batches of 10", "handler")):
+        for label, key in (
+            ("baseline + widening, one message after another", "widen"),
+            ("processor handler, 20 entities (10 versions a batch)", "handler"),
+            ("processor handler, one entity (1 version a batch)", "one entity"),
+        ):
             seconds, pessimistic = modelled[key]
             print(
                 f"  {label:<50}{n / seconds:>7.0f} msgs/s ({n / pessimistic:.0f}), "
                 f"{seconds / n * trigger.batch_size * 1000:.0f} ms per batch of {trigger.batch_size}"
             )
-    print(f"AWS requests per message, handler:  {per_message_handler}")
+        floor = sum(
+            latency(*name.split(".")).ms
+            for name in ("s3.GetObject", "dynamodb.TransactWriteItems", "dynamodb.UpdateItem")
+        )
+        print(
+            f"  a batch's floor under the model: one round trip per wave (read, transaction, widening) = {floor:.0f} ms"
+        )
+    print(f"AWS requests per message, handler, 20 entities:  {per_message_handler}")
+    print(f"AWS requests per message, handler, one entity:   {per_message_one_entity}")
+    print(f"AWS requests per message, handler, redelivered:  {per_message_redelivery}")
     print(f"AWS requests per message, baseline: {per_message_base}")
 
 

@@ -226,10 +226,85 @@ def test_an_existing_marker_of_another_seq_applies_a_repeat_without_counting_the
     marker, update = stub.transactions[1]
     assert marker["Put"]["Item"]["sk"]["S"] == "M#2025-06-01#r#evt#0000000004"
     expression = update["Update"]["UpdateExpression"]
-    assert "#inputs :one" in expression and "#events" not in expression and "#type" not in expression
+    assert "#inputs :inputs" in expression and "#events" not in expression and "#type" not in expression
+    assert update["Update"]["ExpressionAttributeValues"][":inputs"] == {"N": "1"}
 
 
 def test_a_repeat_whose_own_marker_exists_is_already_applied():
     stub = StubDynamoDB(cancelled({**FAILED, "Item": {"seq": {"N": "1"}}}, NONE), cancelled(FAILED, NONE))
 
     assert store(stub).apply(CONTRIBUTION) == ALREADY_APPLIED
+
+
+def contribution(seq: int, event_id: str = "evt", event_type: str = "view") -> Contribution:
+    return Contribution(**{**vars(CONTRIBUTION), "seq": seq, "event_id": event_id, "event_type": event_type})
+
+
+def marker_keys(transaction: list[dict[str, Any]]) -> list[str]:
+    return [item["Put"]["Item"]["sk"]["S"] for item in transaction if "Put" in item]
+
+
+def test_messages_of_one_version_go_in_one_transaction_with_their_sums():
+    stub = StubDynamoDB(None)
+    batch = [contribution(1, "a"), contribution(2, "b", "buy"), contribution(3, "c")]
+
+    assert store(stub).apply_all(batch) == [APPLIED, APPLIED, APPLIED]
+
+    (transaction,) = stub.transactions
+    assert marker_keys(transaction) == ["M#2025-06-01#r#a", "M#2025-06-01#r#b", "M#2025-06-01#r#c"]
+    update = transaction[-1]["Update"]
+    values, names = update["ExpressionAttributeValues"], update["ExpressionAttributeNames"]
+    assert (values[":inputs"], values[":events"]) == ({"N": "3"}, {"N": "3"})
+    assert {names[f"#type{n}"]: values[f":type{n}"]["N"] for n in range(2)} == {"ET#buy": "1", "ET#view": "2"}
+    # the limbs are the sums of each message's limbs: what three one-message updates would have ADDed
+    per_message = [to_limbs(c.hash) for c in batch]
+    assert [int(values[f":h{i}"]["N"]) for i in range(LIMB_COUNT)] == [
+        sum(limbs) for limbs in zip(*per_message, strict=True)
+    ]
+
+
+def test_two_occurrences_of_one_event_take_two_rounds_the_later_one_a_repeat():
+    stub = StubDynamoDB(None, None)
+
+    assert store(stub).apply_all([contribution(1), contribution(2, "other"), contribution(3)]) == [
+        APPLIED,
+        APPLIED,
+        APPLIED_REPEAT,
+    ]
+
+    first, second = stub.transactions
+    assert marker_keys(first) == ["M#2025-06-01#r#evt", "M#2025-06-01#r#other"]
+    assert marker_keys(second) == ["M#2025-06-01#r#evt#0000000003"]
+    assert "#events" not in second[-1]["Update"]["UpdateExpression"]
+
+
+def test_the_same_message_twice_is_applied_once_without_another_request():
+    stub = StubDynamoDB(None)
+
+    assert store(stub).apply_all([contribution(4), contribution(4)]) == [APPLIED, ALREADY_APPLIED]
+    assert len(stub.transactions) == 1
+
+
+def test_a_round_cancelled_by_existing_markers_settles_them_and_retries_the_rest():
+    # GIVEN seq 1's marker exists (applied before) and seq 2's event already counted under seq 9
+    stub = StubDynamoDB(
+        cancelled({**FAILED, "Item": {"seq": {"N": "1"}}}, {**FAILED, "Item": {"seq": {"N": "9"}}}, NONE, NONE),
+        None,
+    )
+
+    outcomes = store(stub).apply_all([contribution(1, "a"), contribution(2, "b"), contribution(3, "c")])
+
+    assert outcomes == [ALREADY_APPLIED, APPLIED_REPEAT, APPLIED]
+    assert marker_keys(stub.transactions[1]) == ["M#2025-06-01#r#b#0000000002", "M#2025-06-01#r#c"]
+    values = stub.transactions[1][-1]["Update"]["ExpressionAttributeValues"]
+    assert (values[":inputs"], values[":events"]) == ({"N": "2"}, {"N": "1"})
+
+
+def test_a_failed_round_fails_the_messages_left_and_keeps_those_applied_before():
+    stub = StubDynamoDB(None, *[cancelled(NONE, CONFLICT)] * 6)
+
+    first, repeat = store(stub).apply_all([contribution(1), contribution(2)])
+
+    assert first == APPLIED
+    assert isinstance(repeat, StorageUnavailable)
+    assert len(stub.transactions) == 7

@@ -1,5 +1,6 @@
-"""The replay queue consumer: one SQS batch per invocation, failed messages reported back
-(ReportBatchItemFailures) so only they return to the queue; the logic is `MessageFolder`."""
+"""The replay queue consumer: one SQS batch per invocation, folded as a whole by `MessageFolder`
+(concurrent round trips), its failed messages reported back through Powertools' batch processor
+(ReportBatchItemFailures) so only they return to the queue."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from evreplay.core import clients
@@ -27,13 +27,9 @@ folder = MessageFolder(
 )
 
 
-@tracer.capture_method
-def record_handler(record: SQSRecord) -> str:
-    return folder.fold(record.body, record.message_id)
-
-
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    folded = folder.fold_batch([(record["messageId"], record["body"]) for record in event.get("Records", [])])
+    return process_partial_response(event=event, record_handler=folded.outcome, processor=processor, context=context)

@@ -1,15 +1,16 @@
 """Reads and writes of the aggregates table (keys: `evreplay.processor.keys`).
 
-Exactly once per (replay_id, seq). One TransactWriteItems puts the first-occurrence marker if
-absent and ADDs the message to the version (counts, limbs). If the marker already exists, the
-cancellation returns it (ReturnValuesOnConditionCheckFailure): the same seq means this message was
-applied before (a redelivery, a retried batch) and nothing changes; another seq means another
-occurrence of the event, applied with a second transaction that puts the per-seq marker if absent
-and ADDs `input_count` and the limbs only (a failed condition there again means "applied
-before"). A message's body is the same on every delivery, so its (day, event_id) and thus its
-marker key are fixed by (replay_id, seq); the processor also checks the body against the raw
-object it points at. first/last event_time are conditional min/max SETs after the transaction:
-idempotent, so they run for redeliveries too and a crash between the two steps heals on the
+Exactly once per (replay_id, seq). One TransactWriteItems puts the first-occurrence marker of each
+of a version's messages if absent and ADDs them to the version (counts, limbs), all or nothing. If a
+marker already exists, the cancellation returns it (ReturnValuesOnConditionCheckFailure): the same
+seq means this message was applied before (a redelivery, a retried batch) and nothing changes;
+another seq means another occurrence of the event, applied in a later round that puts the per-seq
+marker if absent and ADDs `input_count` and the limbs only (a failed condition there again means
+"applied before"); the other messages of the cancelled round go again without it. A message's body
+is the same on every delivery, so its (day, event_id) and thus its marker key are fixed by
+(replay_id, seq); the processor also checks the body against the raw object it points at.
+first/last event_time are conditional min/max SETs after the transactions, once per version per
+batch: idempotent, so they run for redeliveries too and a crash between the two steps heals on the
 next delivery. A reader may briefly see counts that include a message whose time has not been
 widened yet.
 """
@@ -18,7 +19,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +39,7 @@ from evreplay.processor.keys import (
 )
 from evreplay.processor.messages import Contribution
 from evreplay.processor.versions import AggregateVersion
+from evreplay.replay.concurrency import run_batches
 from evreplay.store import dynamo
 from evreplay.store.dynamo import CONDITION_FAILED, TransactionCancelled, deserialize
 
@@ -57,6 +60,8 @@ ALREADY_APPLIED = "ALREADY_APPLIED"  # this (replay_id, seq) was applied before:
 # Cancellation reasons worth another attempt: concurrent batches of one replay update the same
 # version item, and DynamoDB cancels one of two conflicting transactions.
 _RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+# A transaction holds at most 100 items: the markers of one round, and the version's update.
+_MAX_MARKERS = 99
 
 
 class AggregateStore:
@@ -79,33 +84,126 @@ class AggregateStore:
     # ------------------------------------------------------------ writes
     def apply(self, c: Contribution) -> str:
         """Fold one message into its version, exactly once per (replay_id, seq)."""
-        now = format_utc(self._clock())
-        first = self._put_marker(c, first_marker_sk(c.day, c.replay_id, c.event_id), now, return_existing=True)
-        try:
-            self._transact([first, self._add_to_version(c, now, new_event=True)])
-            return APPLIED
-        except TransactionCancelled as cancelled:
-            if cancelled.codes[0] != CONDITION_FAILED:
-                raise StorageUnavailable(f"could not apply the message ({cancelled}); retry") from cancelled
-            existing = cancelled.items[0]
-        if existing is None or "seq" not in existing:
-            raise StorageUnavailable("the marker's condition failed but DynamoDB did not return the marker; retry")
-        if int(existing["seq"]["N"]) == c.seq:
-            return ALREADY_APPLIED
-        repeat = self._put_marker(c, repeat_marker_sk(c.day, c.replay_id, c.event_id, c.seq), now)
-        try:
-            self._transact([repeat, self._add_to_version(c, now, new_event=False)])
-            return APPLIED_REPEAT
-        except TransactionCancelled as cancelled:
-            if cancelled.codes[0] == CONDITION_FAILED:
-                return ALREADY_APPLIED
-            raise StorageUnavailable(f"could not apply the message ({cancelled}); retry") from cancelled
+        (outcome,) = self.apply_all([c])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
-    def widen_times(self, c: Contribution) -> None:
-        """first_event_time = min(first, t), last_event_time = max(last, t). Idempotent: a failed
-        condition only means the stored bound already covers t."""
-        key = {"pk": {"S": partition_key(c.entity_id)}, "sk": {"S": version_sk(c.day, c.replay_id)}}
-        for attribute, beyond in (("first_event_time", ">"), ("last_event_time", "<")):
+    def apply_all(self, contributions: Sequence[Contribution]) -> list[str | Exception]:
+        """Fold one version's messages, each exactly once per (replay_id, seq), as if applied one by
+        one in the order given, in as few transactions as their markers allow: one, unless the batch
+        holds two messages with one marker key (then a round each) or a marker exists already (then
+        the cancelled round is retried without it). Each message's outcome, or its error, in order.
+
+        A round's transaction puts every selected message's marker if absent and ADDs their sum to
+        the version (one item: DynamoDB allows one operation per item in a transaction). Atomic: a
+        failed condition cancels the round, which then applies nothing, and the cancellation says
+        which markers exist: the same seq is ALREADY_APPLIED, another seq makes the message a repeat
+        occurrence (its per-seq marker, no new event) for the next round."""
+        if len({(c.entity_id, c.day, c.replay_id) for c in contributions}) > 1:
+            raise ValueError("apply_all folds the messages of one version")
+        now = format_utc(self._clock())
+        outcomes: list[str | Exception | None] = [None] * len(contributions)
+        repeat: set[int] = set()  # positions known to be later occurrences of an event already counted
+        first_seq: dict[str, int] = {}  # event_id -> the seq its first-occurrence marker holds
+        repeats_applied: set[str] = set()  # per-seq marker keys this call wrote
+        pending = list(range(len(contributions)))
+        while pending:
+            chosen: list[int] = []
+            keys: set[str] = set()
+            for i in pending:
+                c = contributions[i]
+                if i not in repeat and c.event_id in first_seq:
+                    if first_seq[c.event_id] == c.seq:
+                        outcomes[i] = ALREADY_APPLIED
+                        continue
+                    repeat.add(i)
+                sk = self._marker_sk(c, i in repeat)
+                if sk in repeats_applied:  # the same message twice in the batch
+                    outcomes[i] = ALREADY_APPLIED
+                    continue
+                if sk not in keys and len(chosen) < _MAX_MARKERS:
+                    keys.add(sk)
+                    chosen.append(i)
+            pending = [i for i in pending if outcomes[i] is None]
+            if not chosen:
+                continue
+            items = [
+                self._put_marker(contributions[i], self._marker_sk(contributions[i], i in repeat), now, i not in repeat)
+                for i in chosen
+            ]
+            items.append(
+                self._add_to_version([contributions[i] for i in chosen], now, [i not in repeat for i in chosen])
+            )
+            try:
+                self._transact(items)
+            except TransactionCancelled as cancelled:
+                if not self._settle_cancelled(cancelled, chosen, contributions, repeat, first_seq, outcomes):
+                    error = StorageUnavailable(f"could not apply the messages ({cancelled}); retry")
+                    error.__cause__ = cancelled
+                    for i in pending:
+                        outcomes[i] = error
+            except StorageUnavailable as error:
+                for i in pending:
+                    outcomes[i] = error
+            else:
+                for i in chosen:
+                    if i in repeat:
+                        outcomes[i] = APPLIED_REPEAT
+                        repeats_applied.add(self._marker_sk(contributions[i], True))
+                    else:
+                        outcomes[i] = APPLIED
+                        first_seq[contributions[i].event_id] = contributions[i].seq
+            pending = [i for i in pending if outcomes[i] is None]
+        settled = [outcome for outcome in outcomes if outcome is not None]
+        assert len(settled) == len(contributions), "every message settles before the loop ends"
+        return settled
+
+    @staticmethod
+    def _marker_sk(c: Contribution, repeat: bool) -> str:
+        if repeat:
+            return repeat_marker_sk(c.day, c.replay_id, c.event_id, c.seq)
+        return first_marker_sk(c.day, c.replay_id, c.event_id)
+
+    @staticmethod
+    def _settle_cancelled(
+        cancelled: TransactionCancelled,
+        chosen: list[int],
+        contributions: Sequence[Contribution],
+        repeat: set[int],
+        first_seq: dict[str, int],
+        outcomes: list[str | Exception | None],
+    ) -> bool:
+        """What a round's failed conditions say about its markers; False when the cancellation was
+        not a failed condition (the round's messages then fail, for SQS to deliver again)."""
+        failed = [(i, cancelled.items[n]) for n, i in enumerate(chosen) if cancelled.codes[n] == CONDITION_FAILED]
+        if not failed:
+            return False
+        for i, existing in failed:
+            c = contributions[i]
+            if i in repeat:  # the per-seq marker exists: this very message was applied before
+                outcomes[i] = ALREADY_APPLIED
+            elif existing is None or "seq" not in existing:
+                outcomes[i] = StorageUnavailable(
+                    "the marker's condition failed but DynamoDB did not return the marker; retry"
+                )
+            else:
+                first_seq[c.event_id] = int(existing["seq"]["N"])  # the next round settles it (same seq or repeat)
+        return True
+
+    def widen_times(self, contributions: Sequence[Contribution]) -> None:
+        """first_event_time = min(first, times), last_event_time = max(last, times) for the one
+        version these contributions belong to: two conditional UpdateItems however many there are
+        (min and max do not depend on order or grouping), sent concurrently. Idempotent: a failed
+        condition only means the stored bound already covers the time."""
+        (version,) = {(c.entity_id, c.day, c.replay_id) for c in contributions}
+        entity_id, day, replay_id = version
+        key = {"pk": {"S": partition_key(entity_id)}, "sk": {"S": version_sk(day, replay_id)}}
+        times = [c.event_time for c in contributions]
+        bounds = [("first_event_time", ">", min(times)), ("last_event_time", "<", max(times))]
+
+        def widen(bound: tuple[str, str, str]) -> None:
+            attribute, beyond, event_time = bound
             try:
                 self._ddb.update_item(
                     TableName=self.table,
@@ -113,11 +211,13 @@ class AggregateStore:
                     UpdateExpression="SET #t = :t",
                     ConditionExpression=f"attribute_exists(pk) AND (attribute_not_exists(#t) OR #t {beyond} :t)",
                     ExpressionAttributeNames={"#t": attribute},
-                    ExpressionAttributeValues={":t": {"S": c.event_time}},
+                    ExpressionAttributeValues={":t": {"S": event_time}},
                 )
             except AWS_CALL_ERRORS as exc:
                 if aws_error_code(exc) != "ConditionalCheckFailedException":
                     raise StorageUnavailable(f"could not update {attribute} ({aws_error_code(exc)}); retry") from exc
+
+        run_batches(bounds, widen, max_workers=len(bounds))
 
     def _put_marker(self, c: Contribution, sk: str, now: str, return_existing: bool = False) -> dict[str, Any]:
         put: dict[str, Any] = {
@@ -141,7 +241,11 @@ class AggregateStore:
             put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         return {"Put": put}
 
-    def _add_to_version(self, c: Contribution, now: str, new_event: bool) -> dict[str, Any]:
+    def _add_to_version(self, cs: Sequence[Contribution], now: str, new_events: Sequence[bool]) -> dict[str, Any]:
+        """The version's update for these messages (of one version): input_count, and for each new
+        event daily_event_count and its type's count, ADDed; the limbs ADDed limb by limb, so the
+        stored sums are the same however the messages were grouped."""
+        c = cs[0]
         names = {
             "#entity": "entity_id",
             "#day": "day",
@@ -155,13 +259,19 @@ class AggregateStore:
             ":day": {"S": c.day},
             ":replay": {"S": c.replay_id},
             ":now": {"S": now},
-            ":one": {"N": "1"},
+            ":inputs": {"N": str(len(cs))},
         }
-        adds = ["#inputs :one"]
-        if new_event:
-            names |= {"#events": "daily_event_count", "#type": TYPE_PREFIX + c.event_type}
-            adds += ["#events :one", "#type :one"]
-        for i, limb in enumerate(to_limbs(c.hash)):
+        adds = ["#inputs :inputs"]
+        types = Counter(one.event_type for one, new in zip(cs, new_events, strict=True) if new)
+        if types:
+            names["#events"] = "daily_event_count"
+            values[":events"] = {"N": str(sum(types.values()))}
+            adds.append("#events :events")
+        for n, (event_type, count) in enumerate(sorted(types.items())):
+            names[f"#type{n}"] = TYPE_PREFIX + event_type
+            values[f":type{n}"] = {"N": str(count)}
+            adds.append(f"#type{n} :type{n}")
+        for i, limb in enumerate(map(sum, zip(*(to_limbs(one.hash) for one in cs), strict=True))):
             names[f"#h{i}"] = limb_name(i)
             values[f":h{i}"] = {"N": str(limb)}
             adds.append(f"#h{i} :h{i}")

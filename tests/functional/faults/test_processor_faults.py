@@ -3,9 +3,9 @@ fails it, then the message redelivered (as SQS does for a batch item reported fa
 
 The calls (evreplay.processor.folding.MessageFolder):
 - S3 GetObject - the raw event the message points at;
-- DynamoDB TransactWriteItems - the first-occurrence marker and the version's counts, in one
-  transaction; for a later occurrence of the same event (include_duplicates=true), a second
-  transaction with its per-seq marker;
+- DynamoDB TransactWriteItems - the first-occurrence markers of a version's messages and the
+  version's counts, in one transaction; for a later occurrence of the same event
+  (include_duplicates=true), a second transaction with its per-seq marker;
 - DynamoDB UpdateItem - first_event_time / last_event_time (conditional min / max).
 
 For each: the message is applied (botocore, or the processor's own transaction retry, retried the
@@ -24,8 +24,10 @@ import pytest
 from tests.builders import DAY, event_at, message_id
 from tests.faults import (
     ALWAYS,
+    INTERNAL,
     Faults,
     kinds_for,
+    request_json,
 )
 from tests.stacks import Stack, expected_hash, ingest, process, replay_messages, version
 
@@ -33,8 +35,9 @@ from tests.stacks import Stack, expected_hash, ingest, process, replay_messages,
 PROCESSOR_CALLS = [
     ("s3", "GetObject", 0, "the raw event"),
     ("dynamodb", "TransactWriteItems", 0, "first-occurrence marker + counts"),
-    # the 4th transaction: after e0's, e1's, and the cancelled first try of e1's second occurrence
-    ("dynamodb", "TransactWriteItems", 3, "a later occurrence's marker + counts"),
+    # the 2nd transaction: the first holds e0's and e1's first occurrences; e1's second occurrence
+    # waits for it (one marker key per transaction) and then goes as a repeat
+    ("dynamodb", "TransactWriteItems", 1, "a later occurrence's marker + counts"),
     ("dynamodb", "UpdateItem", 0, "first/last event_time"),
 ]
 
@@ -109,4 +112,31 @@ def test_message_under_fault_is_applied_or_redelivered_and_counted_once(
         assert process(stack, bodies) == []
 
     # THEN the version holds each message exactly once
+    assert_applied_once(stack, entity, bodies)
+
+
+def test_version_whose_times_cannot_be_widened_fails_only_its_own_messages(stack, faults: Faults, fast_retries):
+    # GIVEN two versions' messages interleaved in one batch
+    entity, bodies = stored_window(stack)
+    other, other_bodies = stored_window(stack)
+    batch = [body for pair in zip(bodies, other_bodies, strict=True) for body in pair]
+    # AND first/last event_time of the first version cannot be written, on any attempt
+    faults.inject(
+        "dynamodb",
+        "UpdateItem",
+        INTERNAL,
+        times=ALWAYS,
+        when=lambda request: request_json(request).get("Key", {}).get("pk", {}).get("S") == f"AGG#{entity}",
+    )
+
+    # WHEN the processor gets the batch
+    failed = process(stack, batch)
+    faults.clear()
+
+    # THEN exactly that version's messages are reported (applied, but their times not yet widened),
+    # and the other version is complete
+    assert failed == [message_id(batch, i) for i in (0, 2, 4)]
+    assert_applied_once(stack, other, other_bodies)
+    # WHEN SQS delivers them again THEN the redelivery widens the times and counts nothing twice
+    assert process(stack, bodies) == []
     assert_applied_once(stack, entity, bodies)

@@ -221,8 +221,11 @@ class EntitiesWorker:
         pace = Pace(int(item_rate), state.get("pace"), full=False) if item_rate else None
         budget = min(self._rows_per_step, pace.quota) if pace else self._rows_per_step
         rows_read = 0
-        paused = self._store.paused(replay_id)
-        cancelled = paused or self._store.cancelled(replay_id)
+        # The pause and the cancel mark are two items: read side by side (on AWS, one wait instead of two).
+        paused, cancelled = run_batches(
+            [self._store.paused, self._store.cancelled], lambda read: read(replay_id), max_workers=2
+        )
+        cancelled = paused or cancelled
         outbox: list[ReplayMessage] = []
         while not cancelled and position["entity"] < len(entities) and rows_read < budget:
             remaining = budget - rows_read

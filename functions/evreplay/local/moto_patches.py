@@ -647,7 +647,8 @@ def _table_query(
     last_evaluated_key = None
     matching = False
     for _, item in ordered:
-        if len(results) == limit or size + item.size() > dynamodb_table_module.RESULT_SIZE_LIMIT:
+        item_size = item.size()  # sums every attribute: once per item
+        if len(results) == limit or size + item_size > dynamodb_table_module.RESULT_SIZE_LIMIT:
             last_evaluated_key = self._get_last_evaluated_key(results[-1], None)
             break
         if range_comparison and not item.range_key.compare(range_comparison, range_objs):
@@ -656,7 +657,7 @@ def _table_query(
             continue
         matching = True
         results.append(item)
-        size += item.size()
+        size += item_size
     scanned_count = len(results)
     results = copy.deepcopy(results)
     if filter_expression is not None:
@@ -723,13 +724,14 @@ def _index_query(
     size = 0
     last_evaluated_key = None
     for _, item in candidates:
-        if len(results) == limit or size + item.size() > m.RESULT_SIZE_LIMIT:
+        item_size = item.size()
+        if len(results) == limit or size + item_size > m.RESULT_SIZE_LIMIT:
             last_evaluated_key = table._get_last_evaluated_key(results[-1], index_name)
             break
         if range_comparison and not item.attrs[range_attr].compare(range_comparison, range_objs):
             continue
         results.append(item)
-        size += item.size()
+        size += item_size
     scanned_count = len(results)
     results = [_project(index, item, _index_attributes(table, index)) for item in results]
     if filter_expression is not None:

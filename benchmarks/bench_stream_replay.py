@@ -15,7 +15,8 @@ lifted for the ReplayEntities function (its handler keeps no state between invoc
 here; what the replay sends is checked as always).
 
 For each size: a fresh moto, the index filled with ENTITIES x PER_ENTITY events of one source (rows,
-registry items and stream-index keys, as ingest writes them), one stream replay of the window, then
+registry items and stream-index keys, as ingest writes them, put straight into moto's table as the local
+stack's data directory loads; the pointer format reads no S3 object), one stream replay of the window, then
 one-entity replays of a sample of the entities (`--sample`, default 100) the way a caller without
 scopes would (one execution each), priced per event.
 

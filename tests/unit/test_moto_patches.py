@@ -105,14 +105,20 @@ def dynamodb_scenario() -> list[Any]:
     return answers
 
 
-def test_dynamodb_patches_answer_exactly_what_moto_answers(monkeypatch):
-    patched_answers = dynamodb_scenario()
+def moto_dynamodb_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Put moto's own code back where the DynamoDB patches replaced it (for this test)."""
     originals: dict[str, Callable[..., Any]] = moto_patches._originals
     monkeypatch.setattr(dynamodb_table.Table, "query", originals["dynamodb.Table.query"])
     monkeypatch.setattr(dynamodb_responses.DynamoHandler, "serialized", originals["dynamodb.serialized"])
     monkeypatch.setattr(
         dynamodb_models.DynamoDBBackend, "transact_write_items", originals["dynamodb.transact_write_items"]
     )
+    monkeypatch.setattr(dynamodb_type.Item, "__init__", originals["dynamodb.Item.__init__"])
+
+
+def test_dynamodb_patches_answer_exactly_what_moto_answers(monkeypatch):
+    patched_answers = dynamodb_scenario()
+    moto_dynamodb_code(monkeypatch)
 
     assert dynamodb_scenario() == patched_answers
 
@@ -183,9 +189,7 @@ def index_scenario() -> list[Any]:
 
 def test_index_queries_and_item_sizes_answer_exactly_what_moto_answers(monkeypatch):
     patched_answers = index_scenario()
-    originals: dict[str, Callable[..., Any]] = moto_patches._originals
-    monkeypatch.setattr(dynamodb_table.Table, "query", originals["dynamodb.Table.query"])
-    monkeypatch.setattr(dynamodb_type.Item, "__init__", originals["dynamodb.Item.__init__"])
+    moto_dynamodb_code(monkeypatch)
 
     assert index_scenario() == patched_answers
     assert any(isinstance(answer, dict) and answer.get("Code") == "ValidationException" for answer in patched_answers)

@@ -594,24 +594,23 @@ def _table_query(
     **filter_kwargs: Any,
 ) -> tuple[list[Any], int, dict[str, Any] | None]:
     """moto 5.2.5's Table.query for a table's own (hash, range) key: same results, one partition."""
-    if index_name:
-        found = _index_query(
-            self,
-            index_name,
-            range_comparison,
-            range_objs,
-            limit,
-            exclusive_start_key,
-            scan_index_forward,
-            projection_expressions,
-            consistent_read,
-            filter_expression,
-            hash_key_conditions,
-            range_key_conditions,
-            filter_kwargs,
-        )
-        if found is not None:
-            return found
+    query: dict[str, Any] = {
+        "hash_key": hash_key,
+        "range_comparison": range_comparison,
+        "range_objs": range_objs,
+        "limit": limit,
+        "exclusive_start_key": exclusive_start_key,
+        "scan_index_forward": scan_index_forward,
+        "projection_expressions": projection_expressions,
+        "index_name": index_name,
+        "consistent_read": consistent_read,
+        "filter_expression": filter_expression,
+        "hash_key_conditions": hash_key_conditions,
+        "range_key_conditions": range_key_conditions,
+    }
+    found = _index_query(self, filter_kwargs=filter_kwargs, **query) if index_name else None
+    if found is not None:
+        return found
     if (
         index_name
         or filter_kwargs
@@ -619,22 +618,7 @@ def _table_query(
         or len(hash_key_conditions or []) > 1
         or len(range_key_conditions or []) > 1
     ):
-        return _originals["dynamodb.Table.query"](  # type: ignore[no-any-return]
-            self,
-            hash_key,
-            range_comparison,
-            range_objs,
-            limit,
-            exclusive_start_key,
-            scan_index_forward,
-            projection_expressions,
-            index_name=index_name,
-            consistent_read=consistent_read,
-            filter_expression=filter_expression,
-            hash_key_conditions=hash_key_conditions,
-            range_key_conditions=range_key_conditions,
-            **filter_kwargs,
-        )
+        return _originals["dynamodb.Table.query"](self, **query, **filter_kwargs)  # type: ignore[no-any-return]
     partition = self.items.get(hash_key) or {}
     ordered = sorted(((item.range_key.cast_value, item) for item in partition.values()), key=lambda pair: pair[0])
     if not scan_index_forward:
@@ -669,13 +653,15 @@ def _table_query(
 
 def _index_query(
     table: Any,
-    index_name: str,
+    *,
+    hash_key: Any,
     range_comparison: str | None,
     range_objs: list[Any],
     limit: int,
     exclusive_start_key: dict[str, Any] | None,
     scan_index_forward: bool,
     projection_expressions: list[list[str]] | None,
+    index_name: str,
     consistent_read: bool,
     filter_expression: Any,
     hash_key_conditions: list[tuple[str, Any]] | None,

@@ -7,7 +7,8 @@ Three tasks, state in and state out (statemachines/replay.asl.json):
   `as_of`; above `limit` it says so (`too_large`, and the ASL fails the execution `ReplayTooLarge`);
   otherwise it writes the plan to S3: a JSON array of pre-batched work items (moto, like any reader,
   gets no `ItemBatcher` from us), each `{"entities": [[entity_id, seq_base, count], ...]}` - many small
-  entities together, a large one alone - in entity_id order. Entity `i` owns seqs
+  entities together, a large one alone, sized so the workers run full rounds (`balanced_item_rows`) -
+  in entity_id order. Entity `i` owns seqs
   `seq_base + 1 .. seq_base + count`, so `seq` is unique in the replay and increases within each
   entity whatever order the workers run in.
 - `EntitiesWorker.run` (ReplayEntities, one work item's child execution): the one-entity page logic

@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import moto
 import moto.dynamodb.models as dynamodb_models
+import moto.dynamodb.models.dynamo_type as dynamodb_type
 import moto.dynamodb.models.table as dynamodb_table
 import moto.dynamodb.responses as dynamodb_responses
 import moto.sqs.models as sqs_models
@@ -104,13 +105,91 @@ def dynamodb_scenario() -> list[Any]:
     return answers
 
 
-def test_dynamodb_patches_answer_exactly_what_moto_answers(monkeypatch):
-    patched_answers = dynamodb_scenario()
+def moto_dynamodb_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Put moto's own code back where the DynamoDB patches replaced it (for this test)."""
     originals: dict[str, Callable[..., Any]] = moto_patches._originals
     monkeypatch.setattr(dynamodb_table.Table, "query", originals["dynamodb.Table.query"])
     monkeypatch.setattr(dynamodb_responses.DynamoHandler, "serialized", originals["dynamodb.serialized"])
     monkeypatch.setattr(
         dynamodb_models.DynamoDBBackend, "transact_write_items", originals["dynamodb.transact_write_items"]
     )
+    monkeypatch.setattr(dynamodb_type.Item, "__init__", originals["dynamodb.Item.__init__"])
+
+
+def test_dynamodb_patches_answer_exactly_what_moto_answers(monkeypatch):
+    patched_answers = dynamodb_scenario()
+    moto_dynamodb_code(monkeypatch)
 
     assert dynamodb_scenario() == patched_answers
+
+
+def index_scenario() -> list[Any]:
+    """Global secondary index queries (INCLUDE, KEYS_ONLY and ALL projections, ties on the index's range
+    key, items missing it, every page of a paged read) and item writes at the size limit; every answer."""
+    answers: list[Any] = []
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        names = ("pk", "sk", "gpk", "gsk")
+        ddb.create_table(
+            TableName="t",
+            AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in names],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            GlobalSecondaryIndexes=[
+                {"IndexName": name, "Projection": projection,
+                 "KeySchema": [{"AttributeName": "gpk", "KeyType": "HASH"}, {"AttributeName": "gsk", "KeyType": "RANGE"}]}
+                for name, projection in (
+                    ("include", {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["x", "s"]}),
+                    ("keys", {"ProjectionType": "KEYS_ONLY"}),
+                    ("all", {"ProjectionType": "ALL"}),
+                )
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )  # fmt: skip
+        for i in range(40):
+            item: dict[str, Any] = {**key(f"e{i % 7}", f"T#{i:02d}"), "gpk": {"S": f"g{i % 3}"}, "s": {"S": f"v{i}"}}
+            if i % 5:
+                item["gsk"] = {"S": f"2025-06-01T{i % 4:02d}"}  # ties: ordered by the table's keys
+            item["x"] = {"N": str(i)} if i % 2 else {"M": {"l": {"L": [{"S": "a"}, {"NULL": True}]}}}
+            ddb.put_item(TableName="t", Item=item)
+        queries: list[dict[str, Any]] = [
+            {"IndexName": "include", "KeyConditionExpression": "gpk = :p", "ExpressionAttributeValues": {":p": {"S": "g1"}}},
+            {"IndexName": "include", "KeyConditionExpression": "gpk = :p AND gsk BETWEEN :lo AND :hi",
+             "ExpressionAttributeValues": {":p": {"S": "g0"}, ":lo": {"S": "2025-06-01T01"}, ":hi": {"S": "2025-06-01T02"}},
+             "ProjectionExpression": "pk, s"},
+            {"IndexName": "keys", "KeyConditionExpression": "gpk = :p AND begins_with(gsk, :t)", "ScanIndexForward": False,
+             "ExpressionAttributeValues": {":p": {"S": "g2"}, ":t": {"S": "2025"}}},
+            {"IndexName": "all", "KeyConditionExpression": "gpk = :p AND gsk > :t", "FilterExpression": "s <> :s",
+             "ExpressionAttributeValues": {":p": {"S": "g1"}, ":t": {"S": "2025-06-01T00"}, ":s": {"S": "v7"}}},
+            {"IndexName": "all", "KeyConditionExpression": "gpk = :p", "ProjectionExpression": "x, s",
+             "ExpressionAttributeValues": {":p": {"S": "g2"}}},
+            {"IndexName": "include", "KeyConditionExpression": "gpk = :p", "ExpressionAttributeValues": {":p": {"S": "none"}}},
+        ]  # fmt: skip
+        for query in queries:
+            answers.append(ddb.query(TableName="t", **query))
+        for forward in (True, False):
+            paged = {"IndexName": "include", "KeyConditionExpression": "gpk = :p AND gsk <= :t", "Limit": 3,
+                     "ScanIndexForward": forward, "ExpressionAttributeValues": {":p": {"S": "g0"}, ":t": {"S": "2025-06-01T02"}}}  # fmt: skip
+            while True:
+                page = ddb.query(TableName="t", **paged)
+                answers.append(page)
+                if "LastEvaluatedKey" not in page:
+                    break
+                paged["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for size in (1_000, 399_000, 404_990, 405_100):
+            try:
+                ddb.put_item(TableName="t", Item={**key("big", str(size)), "b": {"S": "x" * size}})
+                answers.append(len(ddb.get_item(TableName="t", Key=key("big", str(size)))["Item"]["b"]["S"]))
+            except ddb.exceptions.ClientError as exc:
+                answers.append(exc.response["Error"])
+    for answer in answers:
+        if isinstance(answer, dict):
+            answer.pop("ResponseMetadata", None)
+    return answers
+
+
+def test_index_queries_and_item_sizes_answer_exactly_what_moto_answers(monkeypatch):
+    patched_answers = index_scenario()
+    moto_dynamodb_code(monkeypatch)
+
+    assert index_scenario() == patched_answers
+    assert any(isinstance(answer, dict) and answer.get("Code") == "ValidationException" for answer in patched_answers)

@@ -4,6 +4,7 @@ marking, FIFO ids, EventBridge failures resent by position, the event format's f
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -142,6 +143,33 @@ def test_an_event_too_large_goes_as_its_pointer_and_is_counted():
     assert bodies[0]["replay"] == {"replay_id": "r1", "seq": 1} and "request_id" not in bodies[0]["event"]
     assert bodies[1] == json.loads(message(2).body())
     assert report.sent_as_pointer == 1
+
+
+class OverlappingRaw(FakeRaw):
+    """Each read waits until `together` reads are in flight at once: reads one after another break it."""
+
+    def __init__(self, together: int) -> None:
+        super().__init__({})
+        self.barrier = threading.Barrier(together, timeout=5)
+
+    def get(self, bucket: str, key: str) -> dict[str, Any]:
+        self.barrier.wait()
+        return super().get(bucket, key)
+
+
+def test_event_format_reads_stored_events_side_by_side_and_keeps_message_order():
+    # GIVEN stored events whose reads only complete when 4 are in flight together
+    sqs = FakeSqs()
+    raw = OverlappingRaw(together=4)
+    messages = [message(seq) for seq in range(1, 21)]
+
+    # WHEN 20 messages are sent in the event format, 4 workers
+    SqsSender(sqs, "url", bodies=BodyBuilder("event", raw), max_workers=4).send(messages)  # type: ignore[arg-type]
+
+    # THEN every body is its own message's event, in seq order
+    bodies = [json.loads(e["MessageBody"]) for call in sqs.calls for e in call]
+    assert [body["replay"]["seq"] for body in bodies] == list(range(1, 21))
+    assert [body["event"]["event_id"] for body in bodies] == [f"k{seq}" for seq in range(1, 21)]
 
 
 def test_destinations_parse_by_arn_type_and_refuse_what_cannot_be_sent_to():

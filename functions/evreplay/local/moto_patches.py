@@ -32,12 +32,22 @@
 - DynamoDB Query on a table's own key: moto sorts the whole table (every comparison re-casting
   DynamoDB values) and walks the partition from its first item on every page, so paging through a
   5 000-item partition cost ~0.8 s a page. The replacement sorts only the queried partition, once per
-  call, with each key cast once, and stops where the key condition's contiguous range ends. Index
-  queries and the legacy KeyConditions form keep moto's code.
+  call, with each key cast once, and stops where the key condition's contiguous range ends. The
+  legacy KeyConditions form keeps moto's code.
+- DynamoDB Query on a global secondary index (one string hash key, one range key): moto compares every
+  item of the table through casting equality, sorts with casting comparisons and projects each result
+  by turning the whole item into JSON once per projected attribute; a stream replay's plan (16
+  partitions a day) spent most of moto's CPU there. The replacement matches the hash key as a string,
+  casts each sort key once and copies string-valued top-level projections; other index shapes,
+  nested or non-string projections keep moto's code.
 - DynamoDB responses: moto's generic serializer walks the output shape for every attribute value
   (~1 ms per item of a Query page). Item operations' outputs are already DynamoDB's wire JSON once
   moto has built them, so they are dumped as JSON directly; anything else (other operations, errors,
   binary values) keeps moto's serializer.
+- DynamoDB items: moto builds every item (each write, each parsed item) one attribute at a time into a
+  dict whose every assignment re-sums the size of all attributes already there (the 400 KB item limit):
+  O(attributes²) per item, most of a BatchWriteItem's CPU. The replacement sizes the item once, with
+  the same limit and the same error.
 
 `apply()` raises `MotoPatchError` at once if moto is not the pinned version or an internal it
 replaces has moved: a silently unapplied patch would show up later as an echoing Lambda or a
@@ -63,6 +73,7 @@ import botocore.session
 import moto
 import moto.awslambda_simple.models as lambda_simple_models
 import moto.dynamodb.models as dynamodb_models
+import moto.dynamodb.models.dynamo_type as dynamodb_type_module
 import moto.dynamodb.models.table as dynamodb_table_module
 import moto.dynamodb.responses as dynamodb_responses
 import moto.events.models as events_models
@@ -131,6 +142,11 @@ _REQUIRED: tuple[tuple[Any, str], ...] = (
     (dynamodb_table_module, "Table._get_last_evaluated_key"),
     (dynamodb_table_module, "DynamoType"),
     (dynamodb_table_module, "RESULT_SIZE_LIMIT"),
+    (dynamodb_type_module, "Item.__init__"),
+    (dynamodb_type_module, "LimitedSizeDict"),
+    (dynamodb_type_module, "DynamoType"),
+    (dynamodb_type_module, "ItemSizeTooLarge"),
+    (dynamodb_type_module, "bytesize"),
 )
 
 _lock = threading.Lock()
@@ -196,6 +212,7 @@ def apply(template: Template) -> None:
         _originals["dynamodb.Table.query"] = dynamodb_table_module.Table.query
         _originals["dynamodb.serialized"] = dynamodb_responses.DynamoHandler.serialized
         _originals["dynamodb.transact_write_items"] = dynamodb_models.DynamoDBBackend.transact_write_items
+        _originals["dynamodb.Item.__init__"] = dynamodb_type_module.Item.__init__
         lambda_simple_models.LambdaSimpleBackend.invoke = _invoke_in_process  # type: ignore[method-assign]
         sqs_models.unix_time_millis = _unix_time_millis  # type: ignore[assignment]
         sqs_models.SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
@@ -209,6 +226,7 @@ def apply(template: Template) -> None:
         sfn_task_module.StateTaskServiceSfn._normalise_response = _sfn_response  # type: ignore[method-assign]
         dynamodb_table_module.Table.query = _table_query  # type: ignore[method-assign]
         dynamodb_responses.DynamoHandler.serialized = _dynamodb_serialized  # type: ignore[method-assign]
+        dynamodb_type_module.Item.__init__ = _item_init  # type: ignore[method-assign]
 
 
 def applied() -> bool:
@@ -448,6 +466,24 @@ def _dynamodb_serialized(self: Any, action_result: Any) -> Any:
     return _originals["dynamodb.serialized"](self, action_result)
 
 
+# moto 5.2.5's LimitedSizeDict bound: "between 409 and 410KB" measured, 405 000 bytes used.
+_ITEM_SIZE_LIMIT = 405_000
+
+
+def _item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+    """moto 5.2.5's Item.__init__, the item's size summed once. moto's running check raises at the
+    first attribute that takes the total past the limit; sizes are never negative, so that happens
+    exactly when the whole item's size is past it."""
+    m = dynamodb_type_module
+    self.hash_key = hash_key
+    self.range_key = range_key
+    converted = {key: m.DynamoType(value) for key, value in attrs.items()}
+    if sum(m.bytesize(key) + value.size() for key, value in converted.items()) > _ITEM_SIZE_LIMIT:
+        raise m.ItemSizeTooLarge
+    self.attrs = m.LimitedSizeDict()
+    dict.update(self.attrs, converted)  # later assignments (updates) keep LimitedSizeDict's check
+
+
 def _locked_call_action(self: Any) -> Any:
     with _dynamodb_lock:
         return _originals["dynamodb.call_action"](self)
@@ -558,6 +594,23 @@ def _table_query(
     **filter_kwargs: Any,
 ) -> tuple[list[Any], int, dict[str, Any] | None]:
     """moto 5.2.5's Table.query for a table's own (hash, range) key: same results, one partition."""
+    query: dict[str, Any] = {
+        "hash_key": hash_key,
+        "range_comparison": range_comparison,
+        "range_objs": range_objs,
+        "limit": limit,
+        "exclusive_start_key": exclusive_start_key,
+        "scan_index_forward": scan_index_forward,
+        "projection_expressions": projection_expressions,
+        "index_name": index_name,
+        "consistent_read": consistent_read,
+        "filter_expression": filter_expression,
+        "hash_key_conditions": hash_key_conditions,
+        "range_key_conditions": range_key_conditions,
+    }
+    found = _index_query(self, filter_kwargs=filter_kwargs, **query) if index_name else None
+    if found is not None:
+        return found
     if (
         index_name
         or filter_kwargs
@@ -565,22 +618,7 @@ def _table_query(
         or len(hash_key_conditions or []) > 1
         or len(range_key_conditions or []) > 1
     ):
-        return _originals["dynamodb.Table.query"](  # type: ignore[no-any-return]
-            self,
-            hash_key,
-            range_comparison,
-            range_objs,
-            limit,
-            exclusive_start_key,
-            scan_index_forward,
-            projection_expressions,
-            index_name=index_name,
-            consistent_read=consistent_read,
-            filter_expression=filter_expression,
-            hash_key_conditions=hash_key_conditions,
-            range_key_conditions=range_key_conditions,
-            **filter_kwargs,
-        )
+        return _originals["dynamodb.Table.query"](self, **query, **filter_kwargs)  # type: ignore[no-any-return]
     partition = self.items.get(hash_key) or {}
     ordered = sorted(((item.range_key.cast_value, item) for item in partition.values()), key=lambda pair: pair[0])
     if not scan_index_forward:
@@ -593,7 +631,8 @@ def _table_query(
     last_evaluated_key = None
     matching = False
     for _, item in ordered:
-        if len(results) == limit or size + item.size() > dynamodb_table_module.RESULT_SIZE_LIMIT:
+        item_size = item.size()  # sums every attribute: once per item
+        if len(results) == limit or size + item_size > dynamodb_table_module.RESULT_SIZE_LIMIT:
             last_evaluated_key = self._get_last_evaluated_key(results[-1], None)
             break
         if range_comparison and not item.range_key.compare(range_comparison, range_objs):
@@ -602,7 +641,7 @@ def _table_query(
             continue
         matching = True
         results.append(item)
-        size += item.size()
+        size += item_size
     scanned_count = len(results)
     results = copy.deepcopy(results)
     if filter_expression is not None:
@@ -610,3 +649,103 @@ def _table_query(
     if projection_expressions:
         results = [item.project(projection_expressions) for item in results]
     return results, scanned_count, last_evaluated_key
+
+
+def _index_query(
+    table: Any,
+    *,
+    hash_key: Any,
+    range_comparison: str | None,
+    range_objs: list[Any],
+    limit: int,
+    exclusive_start_key: dict[str, Any] | None,
+    scan_index_forward: bool,
+    projection_expressions: list[list[str]] | None,
+    index_name: str,
+    consistent_read: bool,
+    filter_expression: Any,
+    hash_key_conditions: list[tuple[str, Any]] | None,
+    range_key_conditions: list[tuple[str, str, list[Any]]] | None,
+    filter_kwargs: dict[str, Any],
+) -> tuple[list[Any], int, dict[str, Any] | None] | None:
+    """moto 5.2.5's Table.query on a global secondary index with one string hash key and one range key,
+    or None (moto's own code answers). moto compares every item of the table through DynamoType's
+    casting equality, sorts the matches with casting comparisons, and projects each result by turning
+    the whole item into plain JSON once per projected attribute: ~5 ms a page of a 6 000-item table,
+    O(table) for every page. Here: plain string equality on the hash key, each sort key cast once,
+    and string-valued top-level projections copied; the same items, order, page ends and keys."""
+    m = dynamodb_table_module
+    index = next((gsi for gsi in table.global_indexes if gsi.name == index_name), None)
+    if index is None or consistent_read or filter_kwargs or not table.range_key_attr:
+        return None
+    hash_attrs = [key["AttributeName"] for key in index.schema if key["KeyType"] == "HASH"]
+    range_attrs = [key["AttributeName"] for key in index.schema if key["KeyType"] == "RANGE"]
+    conditions = hash_key_conditions or []
+    if len(hash_attrs) != 1 or len(range_attrs) != 1 or len(conditions) != 1 or len(range_key_conditions or []) > 1:
+        return None
+    (hash_attr,), (range_attr,) = hash_attrs, range_attrs
+    condition_attr, wanted = conditions[0]
+    if condition_attr != hash_attr or wanted.type != "S":
+        return None
+    if range_key_conditions and range_key_conditions[0][0] != range_attr:
+        return None
+    # moto's order: index hash, index range, table hash, table range (each by its cast value).
+    sort_attrs = [hash_attr, range_attr, table.hash_key_attr, table.range_key_attr]
+    if exclusive_start_key is not None and any(exclusive_start_key.get(attr) is None for attr in sort_attrs):
+        return None
+    candidates: list[tuple[tuple[Any, ...], Any]] = []
+    for partition in table.items.values():
+        for item in partition.values():
+            value = item.attrs.get(hash_attr)
+            if value is None or value.type != "S" or value.value != wanted.value or item.attrs.get(range_attr) is None:
+                continue
+            candidates.append((tuple(item.attrs[attr].cast_value for attr in sort_attrs), item))
+    candidates.sort(key=lambda pair: pair[0])
+    if not scan_index_forward:
+        candidates.reverse()
+    if exclusive_start_key is not None:
+        start = tuple(m.DynamoType(exclusive_start_key[attr]).cast_value for attr in sort_attrs)
+        candidates = [pair for pair in candidates if (pair[0] > start if scan_index_forward else pair[0] < start)]
+    results: list[Any] = []
+    size = 0
+    last_evaluated_key = None
+    for _, item in candidates:
+        item_size = item.size()
+        if len(results) == limit or size + item_size > m.RESULT_SIZE_LIMIT:
+            last_evaluated_key = table._get_last_evaluated_key(results[-1], index_name)
+            break
+        if range_comparison and not item.attrs[range_attr].compare(range_comparison, range_objs):
+            continue
+        results.append(item)
+        size += item_size
+    scanned_count = len(results)
+    results = [_project(index, item, _index_attributes(table, index)) for item in results]
+    if filter_expression is not None:
+        results = [item for item in results if filter_expression.expr(item)]
+    if projection_expressions:
+        results = [_project(None, item, projection_expressions) for item in results]
+    return results, scanned_count, last_evaluated_key
+
+
+def _index_attributes(table: Any, index: Any) -> list[list[str]] | None:
+    """The attributes an index holds as moto's Index.project names them (None: all of them)."""
+    projection_type = (index.projection or {}).get("ProjectionType")
+    keys = [*index.table_key_attrs, *(key["AttributeName"] for key in index.schema)]
+    if projection_type == "KEYS_ONLY":
+        return [[name] for name in keys]
+    if projection_type == "INCLUDE":
+        return [[name] for name in [*keys, *index.projection.get("NonKeyAttributes", [])]]
+    return None
+
+
+def _project(index: Any, item: Any, attributes: list[list[str]] | None) -> Any:
+    """A copy of `item` with only `attributes` (top-level names), as moto's Item.project builds it;
+    moto's own projection (a JSON round trip) for nested paths or values other than strings."""
+    if attributes is None:
+        return copy.deepcopy(item)
+    names = [path[0] for path in attributes if len(path) == 1]
+    if len(names) != len(attributes) or any(item.attrs[name].type != "S" for name in names if name in item.attrs):
+        copied = copy.deepcopy(item)
+        return index.project(copied) if index is not None else copied.project(attributes)
+    kept = {name: {"S": item.attrs[name].value} for name in dict.fromkeys(names) if name in item.attrs}
+    return dynamodb_type_module.Item(copy.deepcopy(item.hash_key), copy.deepcopy(item.range_key), kept)

@@ -72,6 +72,11 @@ class BodyBuilder:
         self.format = fmt
         self._raw = raw
 
+    @property
+    def reads(self) -> bool:
+        """Whether a body costs a read of the stored event."""
+        return self.format == EVENT and self._raw is not None
+
     def bodies(self, message: ReplayMessage) -> tuple[str, str]:
         """(preferred body, pointer body): the sender falls back to the pointer when too large."""
         pointer = message.body()
@@ -120,7 +125,12 @@ class BatchSender:
 
     def send(self, messages: Sequence[ReplayMessage]) -> SendReport:
         report = SendReport()
-        batches = self.batches([self._entry(message, report) for message in messages])
+        # The event format reads every stored event from S3: on AWS each read is a wait, so the reads go
+        # side by side, bounded, their bodies kept in message order. The pointer format reads nothing.
+        bodies = run_batches(messages, self._bodies.bodies, max_workers=self._workers if self._bodies.reads else 1)
+        batches = self.batches(
+            [self._entry(message, body, report) for message, body in zip(messages, bodies, strict=True)]
+        )
         # On AWS each call is a wait: the batches go out side by side, bounded; a FIFO destination's
         # batches of one entity (one key) one after another, in order. Each batch reports on its own
         # (they run on several threads) and the reports are summed.
@@ -148,8 +158,8 @@ class BatchSender:
                 size += entry.size
         return out
 
-    def _entry(self, message: ReplayMessage, report: SendReport) -> Entry:
-        preferred, pointer = self._bodies.bodies(message)
+    def _entry(self, message: ReplayMessage, bodies: tuple[str, str], report: SendReport) -> Entry:
+        preferred, pointer = bodies
         entry = self.entry(message, preferred)
         if preferred != pointer and entry.size > BATCH_BYTES:
             report.sent_as_pointer += 1

@@ -456,20 +456,25 @@ class EventIndex:
         stream index: one key-range Query per (UTC day, shard), paged; no Scan. Eventually consistent
         (a GSI), so a row stored in the last moment before a replay may not be there yet."""
         for partition in stream_partitions(source, start_time, end_time):
-            params: dict[str, Any] = {
-                "TableName": self.table,
-                "IndexName": STREAM_INDEX,
-                "KeyConditionExpression": "stream_pk = :pk AND stream_sk BETWEEN :lo AND :hi",
-                "ExpressionAttributeValues": {
-                    ":pk": {"S": partition},
-                    ":lo": {"S": start_time},
-                    ":hi": {"S": end_time},
-                },
-                "ProjectionExpression": "entity_id, event_type, ingest_time",
-            }
-            for page in dynamo.query_pages(self._ddb, params, "read the stream index"):
-                for item in page.get("Items", []):
-                    yield item["entity_id"]["S"], item["event_type"]["S"], item["ingest_time"]["S"]
+            yield from self.stream_partition_rows(partition, start_time, end_time)
+
+    def stream_partition_rows(self, partition: str, start_time: str, end_time: str) -> Iterator[tuple[str, str, str]]:
+        """`stream_rows` of one StreamByDay partition (one day's shard): the partitions are independent,
+        so a reader may read them side by side."""
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": STREAM_INDEX,
+            "KeyConditionExpression": "stream_pk = :pk AND stream_sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": partition},
+                ":lo": {"S": start_time},
+                ":hi": {"S": end_time},
+            },
+            "ProjectionExpression": "entity_id, event_type, ingest_time",
+        }
+        for page in dynamo.query_pages(self._ddb, params, "read the stream index"):
+            for item in page.get("Items", []):
+                yield item["entity_id"]["S"], item["event_type"]["S"], item["ingest_time"]["S"]
 
 
 def _with_filter(

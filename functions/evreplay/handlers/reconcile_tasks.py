@@ -42,6 +42,13 @@ def reset() -> None:
     _reconciler.cache_clear()
 
 
+# Init: built here (their clients too), not on the first invocation; the handlers' lookups are cache
+# hits. The three functions share this module; only ReconcilePartition is granted the index.
+_files(get_settings())
+if get_settings().index_table:
+    _reconciler(get_settings())
+
+
 @logger.inject_lambda_context(correlation_id_path="execution_name")
 @tracer.capture_lambda_handler
 def list_partitions(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -12,6 +12,9 @@ from evreplay.core.settings import get_settings
 from evreplay.replay.outcomes import record_status_change
 from evreplay.replay.tasks import state_store
 
+# Init: built here (its clients too), not on the first invocation; the handler's lookup is a cache hit.
+state_store(get_settings())
+
 
 @logger.inject_lambda_context(correlation_id_path="detail.name")
 @tracer.capture_lambda_handler

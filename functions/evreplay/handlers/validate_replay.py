@@ -13,6 +13,9 @@ from evreplay.core.settings import get_settings
 from evreplay.replay.tasks import request_destinations, state_store
 from evreplay.replay.workflow import start_replay
 
+# Init: built here (its clients too), not on the first invocation; the handler's lookup is a cache hit.
+state_store(get_settings())
+
 
 @logger.inject_lambda_context(correlation_id_path="execution_name")
 @tracer.capture_lambda_handler

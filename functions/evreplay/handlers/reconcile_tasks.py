@@ -11,7 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from evreplay.core import clients
+from evreplay.core import clients, schemas
 from evreplay.core.observability import logger, tracer
 from evreplay.core.settings import Settings, get_settings
 from evreplay.reconcile.reconciler import PartitionReconciler
@@ -42,6 +42,7 @@ def reset() -> None:
     _reconciler.cache_clear()
 
 
+schemas.prepare()  # init: its requests validate; jsonschema and the validators load here, not on a request
 # Init: built here (their clients too), not on the first invocation; the handlers' lookups are cache
 # hits. The three functions share this module; only ReconcilePartition is granted the index.
 _files(get_settings())

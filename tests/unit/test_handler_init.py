@@ -37,21 +37,18 @@ EXPECTED = {
     "ReconcileSummaryFunction": ({"s3"}, True),
 }
 
+# The services asked of evreplay.core.clients (every client of ours is made there) while importing.
 _PROBE = r"""
 import importlib, json, sys
-import botocore.session
-created = []
-original = botocore.session.Session.create_client
-def create_client(self, service_name, *args, **kwargs):
-    created.append(service_name)
-    return original(self, service_name, *args, **kwargs)
-botocore.session.Session.create_client = create_client
+from evreplay.core import clients, schemas
+asked = set()
+process_wide = clients.client
+clients.client = lambda service: asked.add(service) or process_wide(service)
 module_name, _, attribute = sys.argv[1].rpartition(".")
 handler = getattr(importlib.import_module(module_name), attribute)
-from evreplay.core import schemas
 print(json.dumps({
     "callable": callable(handler),
-    "clients": sorted(set(created)),
+    "clients": sorted(asked),
     "jsonschema": "jsonschema" in sys.modules,
     "validators": schemas.validator.cache_info().currsize,
 }))

@@ -42,9 +42,10 @@ def reset() -> None:
     _reconciler.cache_clear()
 
 
-schemas.prepare()  # init: its requests validate; jsonschema and the validators load here, not on a request
 # Init: built here (their clients too), not on the first invocation; the handlers' lookups are cache
-# hits. The three functions share this module; only ReconcilePartition is granted the index.
+# hits. The three functions share this module: ListPartitions validates its input (jsonschema loads
+# here for all three), and only ReconcilePartition is granted the index.
+schemas.prepare()
 _files(get_settings())
 if get_settings().index_table:
     _reconciler(get_settings())

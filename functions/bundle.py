@@ -1,13 +1,19 @@
 """Build the Lambda deployment bundle (run by functions/Makefile, which `sam build` runs).
 
-    python bundle.py code DIR
+    python bundle.py code DIR [--python-version 3.12] [--compile-with PYTHON]
         DIR/evreplay: the package as Lambda imports it, without the CLI (evreplay/cli) and the
         local stack (evreplay/local), which no function imports and which need moto and rich.
-    python bundle.py dependencies DIR [--architecture aarch64|x86_64] [--python-version 3.12]
+    python bundle.py dependencies DIR [--architecture aarch64|x86_64] [--python-version 3.12] [--compile-with PYTHON]
         DIR: requirements.txt resolved for the Lambda platform (wheels only, as Lambda cannot
         build anything), minus what the Lambda runtime already has (boto3 and its dependencies):
         aws-xray-sdk depends on botocore, and a bundled botocore would shadow the runtime's and
         no longer match the runtime's boto3.
+
+Both compile what they copy to bytecode with the Lambda's Python (--python-version): /var/task and
+/opt are read-only on Lambda, so a bundle without __pycache__ compiles every module it imports from
+source on every cold start (benchmarks/README.md, cold start: 25-45 % of a handler's import). The
+interpreter is --compile-with, or else `pythonX.Y` on PATH; without one the bundle is built without
+bytecode and says so. Checked-hash .pyc files: valid whatever the file times become in the zip.
 
 Standard library only, and valid on any Python 3.9+: it runs with the deployer's `python3`, which
 need not be the Lambda's Python (pip picks the wheels for --python-version and --architecture).
@@ -59,6 +65,39 @@ def build_code(target: Path) -> list[str]:
     return sorted(str(path.relative_to(target)) for path in destination.rglob("*") if path.is_file())
 
 
+def compiler(python_version: str, explicit: str | None) -> str | None:
+    """The interpreter that compiles the bundle: `explicit` (which must be that Python), else
+    `python<version>` on PATH if it really is that Python, else None."""
+    candidate = explicit or shutil.which(f"python{python_version}")
+    if candidate is None:
+        return None
+    try:
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        found = probe.stdout.strip() if probe.returncode == 0 else None
+    except OSError:
+        found = None
+    if found == python_version:
+        return candidate
+    if explicit:
+        reported = found or "an error"
+        raise BundleError(f"--compile-with {explicit} is not a Python {python_version} (it reported {reported})")
+    return None  # e.g. a pyenv shim for a version that is installed but not selected
+
+
+def compile_tree(root: Path, python: str | None) -> str:
+    """Compile every .py under root with `python`; a line saying what was done."""
+    if python is None:
+        return f"no Python to compile {root} with: no bytecode, every cold start compiles from source"
+    command = [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "checked-hash", str(root)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode:
+        raise BundleError(f"compileall failed ({result.returncode}): {result.stdout[-2000:]}{result.stderr[-2000:]}")
+    return f"compiled {root} with {python}"
+
+
 def platform_options(architecture: str, python_version: str) -> list[str]:
     if architecture not in ("aarch64", "x86_64"):
         raise BundleError(f"architecture must be aarch64 or x86_64, got {architecture!r}")
@@ -100,7 +139,7 @@ def build_dependencies(target: Path, architecture: str, python_version: str) -> 
         shutil.rmtree(target)
     target.mkdir(parents=True)
     # --no-deps: the closure is already resolved above; --no-compile: .pyc files of the build
-    # machine's Python would be dead weight for the Lambda's.
+    # machine's Python would be dead weight for the Lambda's (compile_tree uses the Lambda's).
     _pip("install", "--no-deps", "--no-compile", "--target", str(target), *options, *installed)
     return installed, left_out
 
@@ -113,16 +152,21 @@ def main(argv: list[str] | None = None) -> int:
     dependencies = commands.add_parser("dependencies", help="requirements.txt for the Lambda platform")
     dependencies.add_argument("target", type=Path)
     dependencies.add_argument("--architecture", default="aarch64")
-    dependencies.add_argument("--python-version", default="3.12")
+    for command in (code, dependencies):
+        command.add_argument("--python-version", default="3.12")
+        command.add_argument("--compile-with", default=None, help="the Lambda's Python (default: pythonX.Y on PATH)")
     args = parser.parse_args(argv)
     try:
+        python = compiler(args.python_version, args.compile_with or None)
         if args.command == "code":
             files = build_code(args.target)
             print(f"bundle.py: {len(files)} files of {PACKAGE} (without {', '.join(NOT_IN_LAMBDA)}) -> {args.target}")
+            print(f"bundle.py: {compile_tree(args.target / PACKAGE, python)}")
         else:
             installed, left_out = build_dependencies(args.target, args.architecture, args.python_version)
             print(f"bundle.py: {' '.join(installed)} -> {args.target}")
             print(f"bundle.py: left to the Lambda runtime: {' '.join(left_out) or 'nothing'}")
+            print(f"bundle.py: {compile_tree(args.target, python)}")
     except BundleError as exc:
         print(f"bundle.py: {exc}", file=sys.stderr)
         return 1

@@ -7,8 +7,9 @@ imported here). Each handler is then imported in a fresh Python 3.12 whose only 
 (the Lambda runtime's part) and the built function plus its layer, with that function's environment
 from the template and Lambda's own variables (tracing on, so the X-Ray SDK loads too).
 
-Python 3.12 is the Lambda runtime's: found on PATH, in pyenv, or at EVREPLAY_PYTHON312. Without one
-these tests fail, saying how to get one; they are never skipped.
+Python 3.12 is the Lambda runtime's: found on PATH, in pyenv, or at EVREPLAY_PYTHON312. The builds
+compile their bytecode with it (LAMBDA_PYTHON_BIN). Without one these tests fail, saying how to get
+one; they are never skipped.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class Build:
 
 def sam_build(directory: Path, architecture: str | None) -> Build:
     """`sam build` of the repository's template into `directory`; None = the Makefile's default."""
-    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "LAMBDA_PYTHON_BIN": lambda_python()}
     env.pop("LAMBDA_ARCHITECTURE", None)
     if architecture:
         env["LAMBDA_ARCHITECTURE"] = architecture
@@ -188,9 +189,17 @@ def test_sam_build_builds_everything_with_its_dependencies(deployed_build: Build
     assert built == set(template.functions()) | {LAYER}
 
 
-def test_each_function_holds_only_the_code_lambda_imports(deployed_build: Build, template: Template) -> None:
+def bytecode_of(source: str) -> str:
+    """`evreplay/core/x.py` -> `evreplay/core/__pycache__/x.cpython-312.pyc` (the Lambda Python's)."""
+    path = Path(source)
+    return str(path.parent / "__pycache__" / f"{path.stem}.cpython-312.pyc")
+
+
+def test_each_function_holds_only_the_code_lambda_imports_with_its_bytecode(
+    deployed_build: Build, template: Template
+) -> None:
     package = FUNCTIONS_DIR / "evreplay"
-    expected = {
+    sources = {
         str(path.relative_to(FUNCTIONS_DIR))
         for path in package.rglob("*")
         if path.is_file()
@@ -198,11 +207,16 @@ def test_each_function_holds_only_the_code_lambda_imports(deployed_build: Build,
         and "__pycache__" not in path.parts
         and path.suffix != ".pyc"
     }
+    # Lambda's /var/task is read-only: without these every cold start compiles every module.
+    expected = sources | {bytecode_of(source) for source in sources if source.endswith(".py")}
     for logical_id in template.functions():
         root = deployed_build.directory / logical_id
         files = {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()}
 
         assert files == expected, logical_id
+    # checked-hash .pyc (PEP 552 flags 0b11): valid whatever times the zip gives the files
+    pyc = deployed_build.directory / next(iter(template.functions())) / bytecode_of("evreplay/core/schemas/__init__.py")
+    assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b11
 
 
 def test_the_layer_holds_the_requirements_for_arm64_without_the_runtimes_boto3(deployed_build: Build) -> None:
@@ -215,6 +229,10 @@ def test_the_layer_holds_the_requirements_for_arm64_without_the_runtimes_boto3(d
     assert not installed & (RUNTIME_PROVIDED | NEVER_IN_LAMBDA)
     # rpds-py and wrapt ship compiled code: it must be the Lambda's (aarch64, CPython 3.12)
     assert compiled and all("cpython-312-aarch64-linux-gnu" in name or "abi3" in name for name in compiled), compiled
+    # and every module its bytecode for CPython 3.12 (/opt is read-only on Lambda too)
+    sources = [path.relative_to(site) for path in site.rglob("*.py")]
+    missing = [str(s) for s in sources if not (site / bytecode_of(str(s))).is_file()]
+    assert sources and not missing, missing[:10]
 
 
 # What a handler module loads: every module must come from the standard library, the function's

@@ -21,6 +21,7 @@ from evreplay.store.index import EventIndex
 from evreplay.store.raw import RawStore
 
 settings = get_settings()
+schemas.prepare()  # init: its requests validate; jsonschema and the validators load here, not on a request
 app = APIGatewayRestResolver()
 install_error_handlers(app)
 ingestor = Ingestor(

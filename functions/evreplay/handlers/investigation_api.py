@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from evreplay.core import clients
+from evreplay.core import clients, schemas
 from evreplay.core.observability import logger, metrics, tracer
 from evreplay.core.settings import get_settings
 from evreplay.http.plumbing import install_error_handlers, json_response
@@ -21,6 +21,7 @@ from evreplay.investigation.stats import (
 )
 
 settings = get_settings()
+schemas.prepare()  # init: its requests validate; jsonschema and the validators load here, not on a request
 app = APIGatewayRestResolver()
 install_error_handlers(app)
 dynamodb = clients.dynamodb()

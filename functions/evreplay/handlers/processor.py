@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from evreplay.core import clients
+from evreplay.core import clients, schemas
 from evreplay.core.observability import logger, metrics, tracer
 from evreplay.core.settings import get_settings
 from evreplay.processor.folding import MessageFolder
@@ -18,6 +18,7 @@ from evreplay.processor.store import AggregateStore
 from evreplay.store.raw import RawStore
 
 settings = get_settings()
+schemas.prepare()  # init: its requests validate; jsonschema and the validators load here, not on a request
 # A batch whose every message fails is still answered with batchItemFailures (not an exception):
 # the effect on the queue is the same, and the Lambda Errors alarm keeps meaning "crash or timeout".
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

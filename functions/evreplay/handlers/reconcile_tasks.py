@@ -11,7 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from evreplay.core import clients
+from evreplay.core import clients, schemas
 from evreplay.core.observability import logger, tracer
 from evreplay.core.settings import Settings, get_settings
 from evreplay.reconcile.reconciler import PartitionReconciler
@@ -40,6 +40,15 @@ def reset() -> None:
     """Forget what was built from settings and clients (tests and the local stack replace both)."""
     _files.cache_clear()
     _reconciler.cache_clear()
+
+
+# Init: built here (their clients too), not on the first invocation; the handlers' lookups are cache
+# hits. The three functions share this module: ListPartitions validates its input (jsonschema loads
+# here for all three), and only ReconcilePartition is granted the index.
+schemas.prepare()
+_files(get_settings())
+if get_settings().index_table:
+    _reconciler(get_settings())
 
 
 @logger.inject_lambda_context(correlation_id_path="execution_name")

@@ -23,6 +23,7 @@ from evreplay.replay.state import ReplayStateStore
 from evreplay.store.index import EventIndex
 
 settings = get_settings()
+schemas.prepare()  # init: its requests validate; jsonschema and the validators load here, not on a request
 app = APIGatewayRestResolver()
 install_error_handlers(app)
 index = EventIndex(clients.dynamodb(), settings.require("index_table"))

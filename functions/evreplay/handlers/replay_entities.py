@@ -11,6 +11,9 @@ from evreplay.core.observability import logger, metrics, tracer
 from evreplay.core.settings import get_settings
 from evreplay.replay.tasks import entities_worker
 
+# Init: built here (its clients too), not on the first invocation; the handler's lookup is a cache hit.
+entities_worker(get_settings())
+
 
 @logger.inject_lambda_context(correlation_id_path="replay_id")
 @tracer.capture_lambda_handler

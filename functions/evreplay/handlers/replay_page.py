@@ -12,6 +12,9 @@ from evreplay.core.observability import logger, metrics, tracer
 from evreplay.core.settings import get_settings
 from evreplay.replay.tasks import pager
 
+# Init: built here (its clients too), not on the first invocation; the handler's lookup is a cache hit.
+pager(get_settings())
+
 
 @logger.inject_lambda_context(correlation_id_path="replay_id")
 @tracer.capture_lambda_handler

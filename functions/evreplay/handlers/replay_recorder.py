@@ -7,10 +7,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from evreplay.core import schemas
 from evreplay.core.observability import logger, tracer
 from evreplay.core.settings import get_settings
 from evreplay.replay.outcomes import record_status_change
 from evreplay.replay.tasks import state_store
+
+schemas.prepare()  # init: its requests validate; jsonschema and the validators load here, not on a request
+# Init: built here (its clients too), not on the first invocation; the handler's lookup is a cache hit.
+state_store(get_settings())
 
 
 @logger.inject_lambda_context(correlation_id_path="detail.name")

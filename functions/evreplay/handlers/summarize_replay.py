@@ -12,6 +12,9 @@ from evreplay.core.settings import get_settings
 from evreplay.replay.fanout import summarize
 from evreplay.replay.tasks import state_store
 
+# Init: built here (its clients too), not on the first invocation; the handler's lookup is a cache hit.
+state_store(get_settings())
+
 
 @logger.inject_lambda_context(correlation_id_path="replay_id")
 @tracer.capture_lambda_handler

@@ -8,10 +8,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from evreplay.core import schemas
 from evreplay.core.observability import logger, metrics, tracer
 from evreplay.core.settings import get_settings
 from evreplay.replay.tasks import request_destinations, state_store
 from evreplay.replay.workflow import start_replay
+
+schemas.prepare()  # init: its requests validate; jsonschema and the validators load here, not on a request
+# Init: built here (its clients too), not on the first invocation; the handler's lookup is a cache hit.
+state_store(get_settings())
 
 
 @logger.inject_lambda_context(correlation_id_path="execution_name")

@@ -1,6 +1,8 @@
 """What the replay state machine's Lambda tasks work with, built once per process from settings and
-clients: each `evreplay.handlers` task module wires one of these to one function. Built lazily (not at
-import) and forgotten by `reset()`, because tests and the local stack replace settings and clients.
+clients: each `evreplay.handlers` task module wires one of these to one function. Each handler module
+builds its own at import (the init phase, clients included, as for the API handlers) and looks it up
+again per invocation: a cache hit in Lambda, and a fresh one after `reset()`, which tests call when
+they replace settings and clients.
 """
 
 from __future__ import annotations

@@ -1,6 +1,12 @@
 """The JSON Schema files are the single source of truth for valid input: the API, the state
 machine's input check and the docs all use them. This module loads them and turns the first
-violation into an error that names the offending field."""
+violation into an error that names the offending field.
+
+jsonschema itself is imported by `evreplay.core.schemas.validators`, which this module loads only
+when a validator is first needed: a handler whose requests validate calls `prepare()` at init (so no
+request pays for it), and a function that never validates never loads jsonschema
+(benchmarks/README.md, cold start).
+"""
 
 from __future__ import annotations
 
@@ -8,14 +14,16 @@ import json
 from collections.abc import Iterable
 from functools import cache
 from importlib import resources
-from typing import Any
-
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError, best_match
-from referencing import Registry, Resource
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from evreplay.core.errors import InvalidRequest
-from evreplay.core.times import InvalidTimestamp, parse_rfc3339
+from evreplay.core.times import InvalidTimestamp
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+    from referencing import Registry
 
 EVENT = "event"
 EVENT_BATCH = "event_batch"
@@ -35,7 +43,7 @@ RECONCILE_REQUEST = "reconcile_request"
 REPLAY_RESPONSE = "replay.response"
 RECONCILE_RESPONSE = "reconcile.response"
 ERROR_RESPONSE = "error.response"
-_RESPONSE_SUFFIX = ".response.schema.json"
+_SUFFIX = ".schema.json"
 
 
 @cache
@@ -46,39 +54,57 @@ def load(name: str) -> dict[str, Any]:
     return schema
 
 
+def _names() -> list[str]:
+    return sorted(
+        entry.name.removesuffix(_SUFFIX)
+        for entry in resources.files(__name__).iterdir()
+        if entry.name.endswith(_SUFFIX)
+    )
+
+
 def response_names() -> list[str]:
     """Every response schema's name (`replay.response`, ...), sorted."""
-    files = (entry.name for entry in resources.files(__name__).iterdir())
-    return sorted(name.removesuffix(".schema.json") for name in files if name.endswith(_RESPONSE_SUFFIX))
+    return [name for name in _names() if name.endswith(".response")]
+
+
+def input_names() -> list[str]:
+    """Every schema of what the code takes (bodies, query strings, execution inputs, messages), sorted."""
+    return [name for name in _names() if not name.endswith(".response")]
+
+
+def _validators() -> ModuleType:
+    # The one place jsonschema is loaded from (see the module docstring).
+    from evreplay.core.schemas import validators
+
+    return validators
+
+
+@cache
+def validator(name: str) -> Draft202012Validator:
+    validator_: Draft202012Validator = _validators().build(load(name))
+    return validator_
+
+
+def prepare() -> None:
+    """Build every input schema's validator now: a handler whose requests validate calls this at init,
+    so its first request neither imports jsonschema nor builds a validator (~2 ms for all of them)."""
+    for name in input_names():
+        validator(name)
 
 
 @cache
 def registry() -> Registry[Any]:
     """Every schema file by its `$id`, so a file's `$ref` to another file (by name) resolves."""
-    files = sorted(entry.name for entry in resources.files(__name__).iterdir() if entry.name.endswith(".schema.json"))
-    loaded = [load(name.removesuffix(".schema.json")) for name in files]
-    return Registry().with_resources((schema["$id"], Resource.from_contents(schema)) for schema in loaded)
+    registry_: Registry[Any] = _validators().registry_of(load(name) for name in _names())
+    return registry_
 
 
 @cache
 def response_validator(name: str) -> Draft202012Validator:
-    """A validator for one response schema, its references to other files resolved."""
-    schema = load(name)
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, registry=registry(), format_checker=_FORMATS)
-
-
-# Every format the files state is checked: "date" by jsonschema (no extra package), "date-time" by
-# the parser the API stores times with (evreplay.core.times), so a time the schema passes is one the
-# code takes, and a refusal says what the parser says.
-_FORMATS = FormatChecker(formats=("date",))
-
-
-@_FORMATS.checks("date-time", raises=InvalidTimestamp)
-def _rfc3339(value: object) -> bool:
-    if isinstance(value, str):
-        parse_rfc3339(value)
-    return True
+    """A validator for one response schema, its references to other files resolved (the tests and the
+    OpenAPI document read them; the code does not validate its own answers)."""
+    validator_: Draft202012Validator = _validators().build(load(name), registry())
+    return validator_
 
 
 NOT_A_DAY = "not a calendar date (YYYY-MM-DD)"
@@ -102,13 +128,6 @@ _TYPE_PHRASES = {
     "boolean": "true or false (a JSON boolean)",
     "null": "null",
 }
-
-
-@cache
-def validator(name: str) -> Draft202012Validator:
-    schema = load(name)
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=_FORMATS)
 
 
 def field_path(parts: Iterable[Any], prefix: str = "") -> str:
@@ -175,11 +194,16 @@ def _describe(error: ValidationError, prefix: str, root: str = "body", hidden: t
     return field_path(path, prefix) or prefix or root, _detail(error)
 
 
+@cache
+def _property_validator(name: str, property_name: str) -> Draft202012Validator:
+    validator_: Draft202012Validator = _validators().build(load(name)["properties"][property_name])
+    return validator_
+
+
 def check_property(name: str, property_name: str, value: Any, field: str) -> None:
     """Check one value against one property of a schema: for a value that arrives elsewhere than in
     the body it stands for (the Idempotency-Key header for the `idempotency_key` field)."""
-    subschema = load(name)["properties"][property_name]
-    error = best_match(Draft202012Validator(subschema, format_checker=_FORMATS).iter_errors(value))
+    error = _validators().first_error(_property_validator(name, property_name), value)
     if error is not None:
         raise InvalidRequest(_describe(error, field)[1], field=field)
 
@@ -193,7 +217,7 @@ def check(
     hidden: tuple[str, ...] = (),
 ) -> None:
     """Raise `error_class` naming the field of the most relevant violation, if any."""
-    error = best_match(validator(name).iter_errors(instance))
+    error = _validators().first_error(validator(name), instance)
     if error is None:
         return
     field, message = _describe(error, prefix, root, hidden)

@@ -128,6 +128,7 @@ def query_from_schema(schema_name: str) -> list[dict[str, Any]]:
 
 CURSOR_RULE = "only a next_cursor this API returned for the same query"
 TIME_RULE = "its UTC instant within years 0001-9999"
+DAY_RULE = "a real calendar day (YYYY-MM-DD: 2025-02-30 and 0000-00-00 are not)"
 STRICT_JSON_RULE = f"strict JSON: numbers a double can hold, at most {MAX_JSON_DEPTH} levels, no lone surrogate escapes"
 # Template parameter defaults the rules above mention (a deployment may set others).
 DEFAULTS = {name: spec.get("Default") for name, spec in (Template().sam.get("Parameters") or {}).items()}
@@ -390,6 +391,10 @@ OPERATIONS[("POST", "/reconcile")] = Operation(
         )
     },
     errors=(400, 413, 503),
+    checked_in_code={
+        "start_day": DAY_RULE,
+        "end_day": f"not before start_day; at most MaxReconcileDays (a deploy-time parameter) days; {DAY_RULE}",
+    },
 )
 OPERATIONS[("GET", "/reconcile/{reconcile_id}")] = Operation(
     "getReconcile",

@@ -221,7 +221,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         checked_in_code={
             "start_time": TIME_RULE,
             "end_time": f"later than start_time; {TIME_RULE}",
-            "limit": f"at most MaxReplayLimit (default {DEFAULTS['MaxReplayLimit']})",
+            "limit": f"at most MaxReplayLimit (default {DEFAULTS['MaxReplayLimit']}); for an entity list or a "
+            "stream at most MaxScopeReplayLimit",
+            "entity_id": "exactly one scope: entity_id, entity_ids, or source without an entity (a stream)",
+            "entity_ids": "not together with entity_id",
+            "event_types": "with a scope (entity_id, entity_ids or source)",
+            "max_concurrency": "at most ReplayMaxConcurrency (a deploy-time parameter)",
             "destination": "a name GET /destinations lists",
             "max_events_per_second": "at most MaxReplayEventsPerSecond "
             f"(default {DEFAULTS['MaxReplayEventsPerSecond']})",

@@ -1,7 +1,9 @@
 """End-to-end: `evreplay local` runs as a child process on free ports; the tests talk to it only
 over HTTP (the API), the `evreplay` CLI (a subprocess) and boto3 at the AWS endpoint it prints.
 
-One stack serves the whole module set (each test uses its own entities); it is always stopped.
+One stack per pytest-xdist worker serves the module set (each test uses its own entities); it is always
+stopped. The e2e tests are spread over both workers like the others (they are the longest: one worker
+holding them all would be the suite's critical path).
 The replay queue's maxReceiveCount is lowered to 2 through a template parameter override so a
 poison message reaches the DLQ quickly.
 """
@@ -36,11 +38,3 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
         yield RunningStack(process, ApiClient(process.api_url, timeout=60), printed_aws_endpoint(process))
     finally:
         process.stop()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Under pytest-xdist the session-scoped local stack is per worker: keep e2e tests on one worker
-    # so one `evreplay local` serves them all.
-    for item in items:
-        if "tests/e2e/" in item.nodeid:
-            item.add_marker(pytest.mark.xdist_group("e2e"))

@@ -158,14 +158,17 @@ class Ingestor:
         """Store one validated event, at most once per idempotency key."""
         if event.idempotency_key is None:
             return self._store(event, request_id)
+        # What a receipt keeps to tell a retry from a reused key; computed once per request.
+        digest = self._content_digest(event) if self._receipts is not None else ""
         # A retry of a finished request: its receipt answers, before the key's lock is asked for.
-        earlier = self._earlier_answer(event, self._content_digest(event))
+        earlier = self._earlier_answer(event, digest)
         if earlier is not None:
             return earlier
         return self.idempotent(
             {"idempotency_key": event.idempotency_key, "event": event.content()},
             event=event,
             request_id=request_id,
+            digest=digest,
         )
 
     def ingest_batch(
@@ -208,10 +211,10 @@ class Ingestor:
                 list(pool.map(run_group, groups.values()))
         return [result for result in results if result is not None]
 
-    def _store_request(self, call: dict[str, Any], event: Event, request_id: str) -> Answer:
+    def _store_request(self, call: dict[str, Any], event: Event, request_id: str, digest: str) -> Answer:
         # Called through Powertools' idempotency wrapper, which hashes `call` (key and body)
         # and stores what this returns, so a retry gets exactly the first response back.
-        return self._store(event, request_id)
+        return self._store(event, request_id, digest)
 
     @staticmethod
     def _content_digest(event: Event) -> str:
@@ -229,10 +232,10 @@ class Ingestor:
         logger.info("answered from the request's receipt", extra={"event_id": event.event_id})
         return earlier.answer
 
-    def _store(self, event: Event, request_id: str) -> Answer:
+    def _store(self, event: Event, request_id: str, digest: str = "") -> Answer:
+        """`digest`: the content's, for a keyed request with receipts (`ingest`); "" otherwise."""
         receipts, idempotency_key = self._receipts, event.idempotency_key
         keyed = receipts is not None and idempotency_key is not None
-        digest = self._content_digest(event) if keyed else ""
         # Again under the key's lock: a run that held it before this one may have stored the event
         # since the look in `ingest`; reading first keeps this run from writing a raw object for nothing.
         earlier = self._earlier_answer(event, digest)

@@ -28,7 +28,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import botocore.retries.quota
 import botocore.retries.standard
@@ -330,42 +330,55 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(aggregate_store, "random", SimpleNamespace(uniform=lambda low, high: 0.0))
 
 
-class FailEntries:
-    """Makes SQS answer some SendMessageBatch entries as `Failed` (and not enqueue them), as SQS may."""
+E = TypeVar("E")  # how a call's failing entries are named: Ids (SQS), positions (EventBridge)
+
+
+class _FailSomeEntries(Generic[E]):
+    """What FailEntries and FailPutEvents share: which entries to fail (`should_fail(seq, attempt)`),
+    each seq's attempts, and what the current call chose to fail, kept per thread (a page sends its
+    batches on several threads, and a call's hooks all run in its own thread)."""
 
     def __init__(self, should_fail: Callable[[int, int], bool]) -> None:
         self.should_fail = should_fail  # (seq, attempt for that seq) -> bool
-        self.attempts: dict[str, int] = {}
-        # A page sends its batches on several threads; a call's hooks all run in its own thread, so
-        # what one call chose to fail is kept per thread.
+        self.attempts: dict[int, int] = {}
         self._call = threading.local()
         self._lock = threading.Lock()
         self.reported = 0
-        self.sink_url = ""
 
     @property
-    def failing(self) -> list[str]:
-        failing: list[str] = getattr(self._call, "failing", [])
+    def failing(self) -> list[E]:
+        """The current call's entries it fails."""
+        failing: list[E] = getattr(self._call, "failing", [])
         return failing
 
     @failing.setter
-    def failing(self, ids: list[str]) -> None:
-        self._call.failing = ids
+    def failing(self, entries: list[E]) -> None:
+        self._call.failing = entries
+
+    def _fails(self, seq: int) -> bool:
+        """Counts an attempt of `seq`; whether this one fails."""
+        with self._lock:
+            self.attempts[seq] = attempt = self.attempts.get(seq, 0) + 1
+        return self.should_fail(seq, attempt)
 
     def _count(self, entries: int) -> None:
         with self._lock:
             self.reported += entries
 
+
+class FailEntries(_FailSomeEntries[str]):
+    """Makes SQS answer some SendMessageBatch entries as `Failed` (and not enqueue them), as SQS may.
+    `failing` holds the current call's entry Ids."""
+
+    def __init__(self, should_fail: Callable[[int, int], bool]) -> None:
+        super().__init__(should_fail)
+        self.sink_url = ""
+
     def _failure(self, entry_id: str) -> dict[str, Any]:
         return {"Id": entry_id, "SenderFault": False, "Code": "InternalError", "Message": "injected"}
 
     def choose(self, params: dict[str, Any], **_: Any) -> None:
-        self.failing = []
-        for entry in params["Entries"]:
-            with self._lock:
-                self.attempts[entry["Id"]] = attempt = self.attempts.get(entry["Id"], 0) + 1
-            if self.should_fail(int(entry["Id"]), attempt):
-                self.failing.append(entry["Id"])
+        self.failing = [entry["Id"] for entry in params["Entries"] if self._fails(int(entry["Id"]))]
         kept = [entry for entry in params["Entries"] if entry["Id"] not in self.failing]
         if kept:  # SQS refuses an empty batch; an all-failed batch is answered without reaching moto
             params["Entries"] = kept
@@ -396,39 +409,16 @@ class FailEntries:
         events.register("after-call.sqs.SendMessageBatch", self.report)
 
 
-class FailPutEvents:
+class FailPutEvents(_FailSomeEntries[int]):
     """Makes EventBridge answer some PutEvents entries with an ErrorCode (and not deliver them), as it
-    may. A call whose every entry fails is answered without reaching moto (PutEvents refuses no entries)."""
-
-    def __init__(self, should_fail: Callable[[int, int], bool]) -> None:
-        self.should_fail = should_fail  # (seq, attempt for that seq) -> bool
-        self.attempts: dict[int, int] = {}
-        # As in FailEntries: a page's calls run on several threads, each call's hooks in its own.
-        self._call = threading.local()
-        self._lock = threading.Lock()
-        self.reported = 0
-
-    @property
-    def failing(self) -> list[int]:
-        """Positions, in the current call's entries, of those it fails."""
-        failing: list[int] = getattr(self._call, "failing", [])
-        return failing
-
-    @failing.setter
-    def failing(self, positions: list[int]) -> None:
-        self._call.failing = positions
-
-    def _count(self, entries: int) -> None:
-        with self._lock:
-            self.reported += entries
+    may. A call whose every entry fails is answered without reaching moto (PutEvents refuses no entries).
+    `failing` holds the positions, in the current call's entries, of those it fails."""
 
     def choose(self, params: dict[str, Any], **_: Any) -> None:
         self.failing = []
         for position, entry in enumerate(params["Entries"]):
             seq = int(json.loads(entry["Detail"]).get("seq") or json.loads(entry["Detail"])["replay"]["seq"])
-            with self._lock:
-                self.attempts[seq] = attempt = self.attempts.get(seq, 0) + 1
-            if self.should_fail(seq, attempt):
+            if self._fails(seq):
                 self.failing.append(position)
         if len(self.failing) < len(params["Entries"]):
             params["Entries"] = [e for i, e in enumerate(params["Entries"]) if i not in self.failing]
